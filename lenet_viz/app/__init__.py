@@ -1,0 +1,1 @@
+"""Everything Qt: the worker thread, the main window, the panels."""

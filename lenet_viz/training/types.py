@@ -1,0 +1,106 @@
+"""Data that leaves the engine: plain numbers and copied numpy arrays, safe to hand to another thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+
+class Phase(Enum):
+    """The phases of one training iteration, in the order they run."""
+
+    ZERO_GRAD = "zero_grad"
+    FORWARD = "forward"
+    LOSS = "loss"
+    BACKWARD = "backward"
+    UPDATE = "update"
+
+    @property
+    def label(self) -> str:
+        return {
+            Phase.ZERO_GRAD: "zero_grad()",
+            Phase.FORWARD: "forward",
+            Phase.LOSS: "loss",
+            Phase.BACKWARD: "backward()",
+            Phase.UPDATE: "update",
+        }[self]
+
+    def next(self) -> "Phase":
+        order = list(Phase)
+        return order[(order.index(self) + 1) % len(order)]
+
+
+#: Activation names of a Snapshot, in forward order, with their shapes for one image.
+ACTIVATION_SHAPES: dict[str, tuple[int, ...]] = {
+    "conv1": (6, 28, 28),
+    "pool1": (6, 14, 14),
+    "conv2": (16, 10, 10),
+    "pool2": (16, 5, 5),
+    "fc1": (120,),
+    "fc2": (84,),
+    "output": (10,),
+    "probabilities": (10,),
+}
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """Scalars of one completed iteration: cheap, produced every iteration, never dropped."""
+
+    iteration: int  # completed iterations, counting this one (1 for the first)
+    epoch: int  # 0-based epoch this iteration's batch came from
+    loss: float
+    accuracy: float  # of this batch, in [0, 1]
+    grad_norms: dict[str, float]  # by named_parameters() name, e.g. "conv1.weight"
+    weight_norms: dict[str, float]  # by parameter name, after the update
+    update_ratios: dict[str, float]  # by layer ("conv1" ... "fc3"): ||delta|| / ||weights before||
+    lr: float
+    samples_seen: int
+    eval_accuracy: float | None = None  # held-out accuracy, on iterations where it was measured
+    diverged: bool = False  # loss or a gradient was NaN/Inf: the update was skipped, weights untouched
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One row of the parameter table (the tutorial's `params[i].size()` print, and more)."""
+
+    name: str
+    shape: tuple[int, ...]
+    count: int
+    weight_norm: float
+    grad_norm: float | None  # None while .grad is None (before backward, after zero_grad)
+
+
+@dataclass(frozen=True)
+class AutogradNode:
+    """A node of the loss's autograd graph: the tutorial's `loss.grad_fn.next_functions` walk."""
+
+    name: str  # e.g. "MseLossBackward0", "AccumulateGrad"
+    children: tuple["AutogradNode", ...] = ()
+    parameter: str | None = None  # for AccumulateGrad: the leaf's parameter name
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a user can look at between two phases.  Arrays are copies, never views of live tensors."""
+
+    iteration: int
+    epoch: int
+    last_phase: Phase | None  # the phase that just ran (None before the first)
+    next_phase: Phase  # the phase that runs next
+    probe_index: int  # index into the held-out set
+    probe_image: np.ndarray  # (32, 32) float32, as fed to the network
+    probe_label: int
+    activations: dict[str, np.ndarray]  # keys and shapes as ACTIVATION_SHAPES
+    prediction: int
+    conv1_weight: np.ndarray  # (6, 1, 5, 5)
+    conv1_grad: np.ndarray | None  # None while conv1.weight.grad is None
+    conv1_update: np.ndarray | None  # last update applied to conv1.weight; None before the first
+    conv1_bias: np.ndarray  # (6,)
+    conv1_bias_grad: np.ndarray | None
+    params: tuple[ParamRow, ...]
+    autograd: AutogradNode | None  # graph of the last loss; None before the first loss
+    loss: float | None  # loss of the current (or last) iteration
+    lr: float
