@@ -1,0 +1,137 @@
+"""MNIST from the four original IDX files (gzip-compressed or raw), validated before use.
+
+Every way a file can be broken (truncated, wrong file, bad gzip, labels out of range)
+becomes a `DataError` naming the file and the fix, never a numpy or zlib traceback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+
+from .dataset import DataError, Dataset, pad_to_32, standardize
+
+#: The four files as distributed, with the md5 every public mirror serves.
+MNIST_FILES: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+#: File stems (without .gz) in the order train images, train labels, test images, test labels.
+STEMS: tuple[str, ...] = tuple(name.removesuffix(".gz") for name in MNIST_FILES)
+
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+SIDE = 28
+FIX = "delete it and run `lenet-viz --download-mnist`"
+HOW_TO_GET = "run `lenet-viz --download-mnist`, or pass `--data-dir` pointing at a folder with the four MNIST files"
+
+
+def default_data_dir() -> Path:
+    """Where MNIST lives unless told otherwise: $LENET_VIZ_DATA_DIR, else the per-user cache."""
+    env = os.environ.get("LENET_VIZ_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    return platformdirs.user_cache_path("lenet-viz") / "mnist"
+
+
+def check_data_dir(data_dir: Path) -> bool:
+    """True if `data_dir` is a readable directory, False if it does not exist; DataError if unusable."""
+    try:
+        if not data_dir.exists():
+            return False
+    except OSError as e:
+        raise DataError(f"cannot look into the data folder {data_dir}: {e.strerror or e}") from None
+    if not data_dir.is_dir():
+        raise DataError(f"the data folder {data_dir} is a file, not a folder; pass `--data-dir` with a folder")
+    if not os.access(data_dir, os.R_OK | os.X_OK):
+        raise DataError(f"the data folder {data_dir} is not readable (permission denied); fix its permissions")
+    return True
+
+
+def find_mnist_files(data_dir: Path) -> dict[str, Path | None]:
+    """Map each stem to its file in `data_dir`, preferring the .gz (what the downloader verifies) over raw."""
+    found: dict[str, Path | None] = {}
+    for stem in STEMS:
+        candidates = (data_dir / f"{stem}.gz", data_dir / stem)
+        found[stem] = next((p for p in candidates if p.is_file()), None)
+    return found
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    if path.suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path} is truncated or damaged: it does not decompress as gzip ({e}); {FIX}") from None
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse one IDX file: (N, 28, 28) uint8 for images (magic 2051), (N,) uint8 for labels (2049)."""
+    data = _read_bytes(path)
+    is_images = magic == IMAGES_MAGIC
+    kind = "images" if is_images else "labels"
+    header = 16 if is_images else 8
+    if len(data) < header:
+        raise DataError(f"{path} is truncated: {len(data)} bytes is too short for an IDX header; {FIX}")
+    dims = np.frombuffer(data, dtype=">u4", count=header // 4)
+    if int(dims[0]) != magic:
+        raise DataError(
+            f"{path} is not an MNIST {kind} file (magic number {int(dims[0])}, expected {magic}); {FIX}"
+        )
+    count = int(dims[1])
+    if is_images and (int(dims[2]), int(dims[3])) != (SIDE, SIDE):
+        raise DataError(f"{path} holds {int(dims[2])}x{int(dims[3])} images, expected 28x28; {FIX}")
+    item = SIDE * SIDE if is_images else 1
+    what = f"{count} images of 28x28" if is_images else f"{count} labels"
+    body = len(data) - header
+    if body < count * item:
+        raise DataError(
+            f"{path} is truncated: header says {what} but the file holds {body} bytes after the header; {FIX}"
+        )
+    if body > count * item:
+        raise DataError(f"{path} is corrupt: header says {what} but {body - count * item} extra bytes follow; {FIX}")
+    array = np.frombuffer(data, dtype=np.uint8, offset=header)
+    if is_images:
+        return array.reshape(count, SIDE, SIDE)
+    if count and int(array.max()) > 9:
+        index = int(np.argmax(array > 9))
+        raise DataError(f"{path} is corrupt: label {int(array[index])} at index {index} (MNIST labels are 0-9); {FIX}")
+    return array
+
+
+def _load_split(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(images_path, IMAGES_MAGIC)
+    labels = read_idx(labels_path, LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
+            "one of them is from another download; delete both and run `lenet-viz --download-mnist`"
+        )
+    return pad_to_32(images).float().div_(255.0), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_mnist(data_dir: Path, reason: str) -> Dataset:
+    """Load, pad to 32x32 and standardize all four files; DataError if any is missing or broken."""
+    if not check_data_dir(data_dir):
+        raise DataError(f"no MNIST files: the folder {data_dir} does not exist; {HOW_TO_GET}")
+    found = find_mnist_files(data_dir)
+    missing = [stem for stem, path in found.items() if path is None]
+    if missing:
+        raise DataError(f"MNIST files missing in {data_dir}: {', '.join(missing)} (.gz or raw); {HOW_TO_GET}")
+    paths = [found[stem] for stem in STEMS]
+    train_x, train_y = _load_split(paths[0], paths[1])
+    test_x, test_y = _load_split(paths[2], paths[3])
+    train_x, test_x, mean, std = standardize(train_x, test_x)
+    return Dataset("mnist", train_x, train_y, test_x, test_y, reason, pixel_mean=mean, pixel_std=std)

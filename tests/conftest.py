@@ -1,0 +1,16 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def shared_mnist_dir() -> Path:
+    """The real MNIST .gz files kept beside the repo (../shared/data/mnist); skip where absent."""
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+    if not (path / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"real MNIST files not found in {path}")
+    return path
