@@ -1,0 +1,198 @@
+"""The tutorial's conv1 up close: six 5×5 filters as weights, gradient or last update, and the bias."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...training.types import Snapshot
+from .feature_maps import MosaicView
+from .mosaic import FrameGate, Grid, symmetric_levels
+
+DIVERGING_CMAP = "CET-D1"  # blue - white - red, perceptually even, white at the centre
+FILTERS = Grid(6, 5, 5, cols=3, sep=1)
+
+#: mode -> (title, word used when reading one value, message while the tensor is None)
+MODES: dict[str, tuple[str, str, str]] = {
+    "weights": ("conv1.weight", "weight", ""),
+    "gradient": ("conv1.weight.grad", "grad", "conv1.weight.grad is None — run BACKWARD"),
+    "last update": ("last update of conv1.weight  (after − before)", "update", "no update yet — run UPDATE"),
+}
+HOVER_HINT = "hover a filter to read a value · click it to find its feature map"
+
+
+def format_number(v: float) -> str:
+    """Four decimals like the tutorial's prints, scientific where that would read 0.0000."""
+    return f"{v:+.4f}" if v == 0 or abs(v) >= 1e-3 or not np.isfinite(v) else f"{v:+.2e}"
+
+
+class FilterInspector(QWidget):
+    """conv1's six filters, enlarged, on a colour scale symmetric about zero."""
+
+    filter_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mode = "weights"
+        self.selected: int | None = None
+        self._gate = FrameGate()
+        self._tensor: np.ndarray | None = None
+
+        modes = QHBoxLayout()
+        self.mode_buttons = QButtonGroup(self)
+        for mode in MODES:
+            button = QPushButton(mode)
+            button.setCheckable(True)
+            button.setChecked(mode == self.mode)
+            self.mode_buttons.addButton(button)
+            modes.addWidget(button)
+        modes.addStretch(1)
+        self.mode_buttons.buttonClicked.connect(lambda b: self.set_mode(b.text()))
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        sub = self.graphics.addLayout(row=0, col=0)
+        self.mosaic = MosaicView(sub, MODES[self.mode][0], FILTERS, DIVERGING_CMAP)
+        self.image_item = self.mosaic.item
+        self.image_item.setOpts(autoDownsample=False)  # nearest neighbour: each weight one crisp square
+        self.colorbar = pg.ColorBarItem(
+            values=(-1, 1), colorMap=DIVERGING_CMAP, interactive=False, colorMapMenu=False, width=16
+        )
+        sub.addItem(self.colorbar, row=1, col=1)
+        for k in range(FILTERS.n):
+            x, y, _, _ = FILTERS.rect(k)
+            tag = pg.TextItem(str(k), color="k", fill=(255, 255, 255, 170), anchor=(0, 0))
+            tag.setPos(x, y)
+            self.mosaic.view.addItem(tag)
+        h, w = FILTERS.shape
+        self.none_text = pg.TextItem("", color="w", fill=(30, 30, 30, 220), anchor=(0.5, 0.5))
+        font = self.none_text.textItem.font()
+        font.setPointSize(13)
+        self.none_text.setFont(font)
+        self.none_text.setPos(w / 2, h / 2)
+        self.none_text.setZValue(20)
+        self.none_text.hide()
+        self.mosaic.view.addItem(self.none_text)
+        scene = self.graphics.scene()
+        scene.sigMouseMoved.connect(self._on_mouse_moved)
+        scene.sigMouseClicked.connect(self._on_mouse_clicked)
+
+        self.value_label = QLabel(HOVER_HINT)
+        self.value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.bias_table = QTableWidget(2, FILTERS.n)
+        self.bias_table.setVerticalHeaderLabels(["bias", "bias.grad"])
+        self.bias_table.setHorizontalHeaderLabels([f"filter {k}" for k in range(FILTERS.n)])
+        self.bias_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.bias_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for r in range(2):
+            for c in range(FILTERS.n):
+                item = QTableWidgetItem("—")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.bias_table.setItem(r, c, item)
+        self.bias_table.resizeRowsToContents()
+        header = self.bias_table.horizontalHeader().sizeHint().height()
+        rows = sum(self.bias_table.rowHeight(r) for r in range(2))
+        self.bias_table.setFixedHeight(header + rows + 2 * self.bias_table.frameWidth() + 2)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(modes)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.value_label)
+        layout.addWidget(self.bias_table)
+
+    # ------------------------------------------------------------ data
+    def displayed_tensor(self, snapshot: Snapshot) -> np.ndarray | None:
+        """The (6, 5, 5) array the current mode shows, or None while that tensor does not exist."""
+        tensor = {
+            "weights": snapshot.conv1_weight,
+            "gradient": snapshot.conv1_grad,
+            "last update": snapshot.conv1_update,
+        }[self.mode]
+        return None if tensor is None else np.asarray(tensor, dtype=np.float32).reshape(FILTERS.n, FILTERS.h, FILTERS.w)
+
+    def value_at(self, filter_index: int, row: int, col: int) -> float | None:
+        """The shown value of one filter tap; None when nothing is shown or the index is outside."""
+        t = self._tensor
+        if t is None or not (0 <= filter_index < FILTERS.n and 0 <= row < FILTERS.h and 0 <= col < FILTERS.w):
+            return None
+        return float(t[filter_index, row, col])
+
+    # ------------------------------------------------------------ drawing
+    def set_mode(self, mode: str) -> None:
+        """Show "weights", "gradient" or "last update"; redraws the current snapshot at once."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
+        self.mode = mode
+        for button in self.mode_buttons.buttons():
+            button.setChecked(button.text() == mode)
+        self.mosaic.title.setText(MODES[mode][0])
+        if self._gate.last is not None:
+            self._draw(self._gate.last)
+
+    def show(self, snapshot: Snapshot | None = None) -> None:  # type: ignore[override]
+        """Draw `snapshot`; one showing the same thing as the last costs nothing.  No argument: QWidget.show()."""
+        if snapshot is None:
+            super().show()
+            return
+        if self._gate.is_new(snapshot):
+            self._draw(snapshot)
+
+    def _draw(self, snapshot: Snapshot) -> None:
+        self._tensor = self.displayed_tensor(snapshot)
+        if self._tensor is None:
+            self.image_item.clear()  # no stale picture under a "None" message
+            self.none_text.setText(MODES[self.mode][2])
+            self.none_text.show()
+            self.colorbar.hide()  # its scale belonged to the picture just removed
+        else:
+            levels = symmetric_levels(self._tensor)
+            self.image_item.setImage(FILTERS.tile(self._tensor), levels=levels, autoLevels=False)
+            self.colorbar.setLevels(levels)
+            self.colorbar.show()
+            self.none_text.hide()
+        for row, values in enumerate((snapshot.conv1_bias, snapshot.conv1_bias_grad)):
+            for c in range(FILTERS.n):
+                self.bias_table.item(row, c).setText("None" if values is None else format_number(float(values[c])))
+
+    # ------------------------------------------------------------ mouse
+    def cell_at_scene(self, pos: QPointF) -> tuple[int, int, int] | None:
+        """(filter, row, col) under a scene position, or None off the filters."""
+        if not self.mosaic.view.sceneBoundingRect().contains(pos):
+            return None
+        p = self.mosaic.view.mapSceneToView(pos)
+        return FILTERS.locate(p.x(), p.y())
+
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        hit = self.cell_at_scene(pos)
+        value = None if hit is None else self.value_at(*hit)
+        if hit is None or value is None:
+            self.value_label.setText(HOVER_HINT)
+            return
+        k, row, col = hit
+        self.value_label.setText(f"filter {k}, row {row}, col {col}: {MODES[self.mode][1]} = {value:.6g}")
+
+    def _on_mouse_clicked(self, event) -> None:  # noqa: ANN001 - pyqtgraph's MouseClickEvent
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        hit = self.cell_at_scene(event.scenePos())
+        if hit is not None:
+            self.select(hit[0])
+            self.filter_clicked.emit(hit[0])
+
+    def select(self, index: int | None) -> None:
+        """Frame filter `index` (None clears), as a click does, without emitting."""
+        self.selected = index
+        self.mosaic.mark(index)

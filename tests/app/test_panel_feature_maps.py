@@ -1,0 +1,124 @@
+"""FeatureMapPanel on real engine output: scikit-learn's digits through a briefly trained LeNet."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QRectF, Qt
+
+from lenet_viz.app.panels.feature_maps import LABEL_COLOR, MOSAICS, RIGHT_COLOR, WRONG_COLOR, FeatureMapPanel
+from lenet_viz.data import load_dataset
+from lenet_viz.training.config import TrainConfig
+from lenet_viz.training.trainer import Trainer
+
+GRIDS = {key: grid for key, _, grid in MOSAICS}
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+    """One snapshot for the module (Snapshot is frozen; tests vary it with dataclasses.replace)."""
+    t = Trainer(TrainConfig(dataset="digits", eval_every=0), dataset=load_dataset("digits", None, seed=0))
+    for _ in range(5):
+        t.step()
+    t.set_probe(7)
+    return t.snapshot()
+
+
+@pytest.fixture
+def panel(qtbot):
+    p = FeatureMapPanel()
+    qtbot.addWidget(p)
+    return p
+
+
+def test_every_mosaic_cell_is_its_feature_map(panel, snapshot) -> None:
+    panel.show(snapshot)
+    np.testing.assert_array_equal(panel.mosaic_items["input"].image, snapshot.probe_image)
+    for name in ("conv1", "pool1", "conv2", "pool2"):
+        image, maps, grid = panel.mosaic_items[name].image, snapshot.activations[name], GRIDS[name]
+        assert image.shape == grid.shape and image.dtype == np.float32 and image.flags.c_contiguous
+        for k in range(len(maps)):
+            np.testing.assert_array_equal(grid.cell(image, k), maps[k], err_msg=f"{name} cell {k}")
+    assert panel.mosaic_items["conv1"].image.shape == (57, 86)  # 2x3 grid of 28x28 with 1-px separators
+    assert panel.mosaic_items["conv2"].image.shape == (43, 43)  # 4x4 grid of 10x10
+
+
+def test_levels_are_each_layers_own_range(panel, snapshot) -> None:
+    panel.show(snapshot)
+    for name in ("conv1", "pool1", "conv2", "pool2"):
+        a = snapshot.activations[name]
+        lo, hi = panel.mosaic_items[name].getLevels()
+        assert (lo, hi) == pytest.approx((a.min(), a.max()))
+
+
+def test_bars_show_fc1_fc2_and_probabilities(panel, snapshot) -> None:
+    panel.show(snapshot)
+    for name in ("fc1", "fc2", "probabilities"):
+        np.testing.assert_allclose(panel.bars[name].opts["height"], snapshot.activations[name])
+    assert len(panel.bars["fc1"].opts["height"]) == 120 and len(panel.bars["fc2"].opts["height"]) == 84
+
+
+def test_probe_label_names_label_and_prediction_in_green_when_right(panel, snapshot) -> None:
+    right = dataclasses.replace(snapshot, prediction=snapshot.probe_label)
+    panel.show(right)
+    p = right.activations["probabilities"][right.prediction]
+    text = panel.probe_label.text()
+    assert text == f"probe #7 · label {right.probe_label} · predicted {right.prediction} ({100 * p:.1f}%)"
+    assert RIGHT_COLOR in panel.probe_label.styleSheet()
+    assert panel.bars["probabilities"].opts["brushes"][right.prediction] == RIGHT_COLOR
+
+
+def test_wrong_prediction_is_red_and_the_label_bar_differs(panel, snapshot) -> None:
+    wrong_class = (snapshot.probe_label + 1) % 10
+    wrong = dataclasses.replace(snapshot, prediction=wrong_class, iteration=snapshot.iteration + 1)
+    panel.show(wrong)
+    assert f"predicted {wrong_class}" in panel.probe_label.text()
+    assert WRONG_COLOR in panel.probe_label.styleSheet()
+    brushes = panel.bars["probabilities"].opts["brushes"]
+    assert brushes[wrong_class] == WRONG_COLOR and brushes[snapshot.probe_label] == LABEL_COLOR
+
+
+@pytest.mark.parametrize("request_name", ["previous", "next", "random"])
+def test_probe_buttons_emit_their_request(qtbot, panel, request_name) -> None:
+    with qtbot.waitSignal(panel.probe_requested, timeout=1000) as blocker:
+        qtbot.mouseClick(panel.probe_buttons[request_name], Qt.MouseButton.LeftButton)
+    assert blocker.args == [request_name]
+
+
+def test_highlight_filter_frames_conv1_map_4(panel) -> None:
+    assert not panel.highlight_rect.isVisible()
+    panel.highlight_filter(4)
+    assert panel.highlight_rect.isVisible()
+    assert panel.highlight_rect.rect() == QRectF(29, 29, 28, 28)  # row 1, column 1 of the 2x3 grid
+    panel.highlight_filter(None)
+    assert not panel.highlight_rect.isVisible()
+    panel.highlight_filter(6)  # there is no conv1 map 6
+    assert not panel.highlight_rect.isVisible()
+
+
+def test_nan_and_inf_activations_draw_with_finite_levels(panel, snapshot) -> None:
+    acts = {k: v.copy() for k, v in snapshot.activations.items()}
+    acts["conv1"][0] = np.nan
+    acts["conv1"][1, 0, 0] = np.inf
+    acts["pool2"][:] = np.nan
+    acts["fc1"][3] = np.nan
+    acts["probabilities"][:] = np.nan
+    panel.show(dataclasses.replace(snapshot, activations=acts))
+    for name in ("conv1", "pool2"):
+        assert np.isfinite(panel.mosaic_items[name].getLevels()).all()
+    lo, hi = panel.mosaic_items["conv1"].getLevels()
+    assert GRIDS["conv1"].cell(panel.mosaic_items["conv1"].image, 1)[0, 0] == hi  # Inf clipped to the top level
+    assert panel.bars["fc1"].opts["height"][3] == 0
+    assert panel.probe_label.text().endswith("(NaN)")  # the probability is unknown, and says so
+
+
+def test_a_snapshot_showing_the_same_thing_is_skipped(panel, snapshot) -> None:
+    panel.show(snapshot)
+    first = panel.mosaic_items["conv1"].image
+    same_frame = dataclasses.replace(snapshot)  # another object, same iteration/phase/probe/weights
+    panel.show(same_frame)
+    assert panel.mosaic_items["conv1"].image is first
+    panel.show(dataclasses.replace(snapshot, probe_index=8))
+    assert panel.mosaic_items["conv1"].image is not first
