@@ -1,0 +1,106 @@
+"""The loss's autograd graph as a tree: the tutorial's `loss.grad_fn.next_functions` walk, finished.
+
+Reading it from the root down is reading backward() in order: each node is the derivative of
+one forward operation, and every branch ends in AccumulateGrad, which writes a parameter's .grad.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from ...training.types import AutogradNode, Snapshot
+from .gradients import LAYER_COLORS
+from .parameters import swatch
+
+CAPTION = "loss.grad_fn.next_functions, walked to every parameter"
+HINT = "No loss yet — run the LOSS phase to build the graph"
+
+#: What a node does, in a learner's words (shown as tooltips); the key is the name without its version suffix.
+NODE_TIPS = {
+    "MseLossBackward": "Derivative of MSELoss: mean((output − target)²)",
+    "NllLossBackward": "Derivative of the negative log-likelihood (the second half of cross_entropy)",
+    "LogSoftmaxBackward": "Derivative of log_softmax (the first half of cross_entropy)",
+    "AddmmBackward": "A Linear layer: bias + input @ weight.T",
+    "TBackward": "The transpose weight.T used by a Linear layer",
+    "ReluBackward": "ReLU: passes the gradient where the input was positive, zero elsewhere",
+    "MaxPool2DWithIndicesBackward": "Max pooling: routes each gradient to the pixel that was the maximum",
+    "ConvolutionBackward": "A Conv2d layer",
+    "ViewBackward": "torch.flatten: 16×5×5 feature maps reshaped into 400 values",
+    "ReshapeAliasBackward": "torch.flatten: 16×5×5 feature maps reshaped into 400 values",
+    "AccumulateGrad": "A leaf: adds the incoming gradient into this parameter's .grad",
+}
+
+
+def node_text(node: AutogradNode) -> str:
+    return f"{node.name} → {node.parameter}" if node.parameter else node.name
+
+
+def node_tip(node: AutogradNode) -> str:
+    tip = NODE_TIPS.get(node.name.rstrip("0123456789"), "")
+    if node.parameter:
+        tip += f" ({node.parameter}.grad)"
+    if not node.children and node.name != "AccumulateGrad":
+        tip += "\n(reached before by another branch: shown in full there)"
+    return tip.strip()
+
+
+class AutogradPanel(QWidget):
+    """A QTreeWidget of `snapshot.autograd`, rebuilt only when the graph's structure changes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.caption = QLabel(CAPTION)
+        self.caption.setWordWrap(True)
+        self.caption.setContentsMargins(4, 2, 4, 2)
+        self.caption.setStyleSheet("font-family: monospace;")  # it is code: loss.grad_fn...
+        self.caption.setToolTip(
+            "Start at loss.grad_fn and follow next_functions: every path ends in AccumulateGrad,\n"
+            "the node that writes a parameter's .grad.  backward() runs this graph from the top."
+        )
+        self.tree = QTreeWidget()
+        self.tree.setHeaderHidden(True)
+        self.tree.setColumnCount(1)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setIndentation(14)  # the chain is ~14 levels deep: keep it inside a narrow dock
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.tree)
+        self._graph: AutogradNode | None = None
+        self._show_hint()
+
+    def show(self, snapshot: Snapshot | None = None) -> None:  # type: ignore[override]
+        """Show `snapshot.autograd`; cheap when its structure is unchanged.  `show()` alone shows the widget."""
+        if snapshot is None:
+            super().show()
+            return
+        graph = snapshot.autograd
+        # AutogradNode is a frozen dataclass of names only: equality *is* the structural signature.
+        if graph is self._graph or graph == self._graph:
+            return
+        self._graph = graph
+        if graph is None:
+            self._show_hint()
+            return
+        self.tree.clear()
+        self.tree.addTopLevelItem(self._item(graph))
+        self.tree.expandAll()
+
+    def clear(self) -> None:
+        """Back to the hint (training was reset)."""
+        self._graph = None
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        self.tree.clear()
+        hint = QTreeWidgetItem([HINT])
+        hint.setToolTip(0, "autograd records the graph while the loss is computed (the LOSS phase);\nuntil then there is nothing to walk")
+        self.tree.addTopLevelItem(hint)
+
+    def _item(self, node: AutogradNode) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([node_text(node)])
+        item.setToolTip(0, node_tip(node))
+        if node.parameter:
+            item.setIcon(0, swatch(LAYER_COLORS.get(node.parameter.split(".")[0], "#888888")))
+        item.addChildren([self._item(child) for child in node.children])
+        return item

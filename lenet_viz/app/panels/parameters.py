@@ -1,0 +1,123 @@
+"""The tutorial's `params[i].size()` print as a live table, with weight and gradient norms.
+
+Its grad column reads `None` between zero_grad() and backward(), exactly what the tutorial's
+`print(net.conv1.bias.grad)` shows, and fills in once backward() has run.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from ...training.types import ParamRow, Snapshot
+from .gradients import LAYER_COLORS
+
+COLUMNS = ("name", "shape", "count", "weight norm", "grad norm")
+HEADER_TIPS = (
+    "Parameter name, as model.named_parameters() gives it",
+    "Tensor shape: out × in × kernel height × kernel width for conv weights, out × in for linear ones",
+    "Number of values (p.numel())",
+    "L2 norm of the weights, ‖p‖",
+    "L2 norm of p.grad.  None while .grad is None: after zero_grad(set_to_none=True) until backward()",
+)
+NUMERIC = {2, 3, 4}
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape) or "scalar"
+
+
+def phase_text(snapshot: Snapshot) -> str:
+    last = snapshot.last_phase.label if snapshot.last_phase else "start"
+    return f"after {last} · next: {snapshot.next_phase.label}"
+
+
+def swatch(color: str) -> QIcon:
+    pixmap = QPixmap(10, 10)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class ParameterTable(QWidget):
+    """One row per parameter tensor plus a bold total row; cells are updated in place."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header = QLabel("no snapshot yet")
+        self.header.setToolTip("The phase that just ran and the one that runs next")
+        bold = self.header.font()
+        bold.setBold(True)
+        self.header.setFont(bold)
+        self.header.setContentsMargins(4, 2, 4, 2)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        for col, tip in enumerate(HEADER_TIPS):
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.table)
+        self._shown: tuple | None = None
+        self._names: tuple[str, ...] | None = None
+        self._none_color = self.palette().placeholderText().color()
+
+    def show(self, snapshot: Snapshot | None = None) -> None:  # type: ignore[override]
+        """Fill the table from `snapshot`; cheap when nothing in it changed.  `show()` alone shows the widget."""
+        if snapshot is None:
+            super().show()
+            return
+        key = (snapshot.last_phase, snapshot.next_phase, snapshot.params)
+        if key == self._shown:
+            return
+        self._shown = key
+        self.header.setText(phase_text(snapshot))
+        rows = snapshot.params
+        if tuple(p.name for p in rows) != self._names:
+            self._build(rows)
+        for r, p in enumerate(rows):
+            self._set(r, 3, f"{p.weight_norm:.4g}")
+            grad = self.table.item(r, 4)
+            grad.setText("None" if p.grad_norm is None else f"{p.grad_norm:.4g}")
+            # Grey `None`, default colour for numbers (ForegroundRole None = the view's own).
+            grad.setData(Qt.ItemDataRole.ForegroundRole, self._none_color if p.grad_norm is None else None)
+        self._set(len(rows), 2, f"{sum(p.count for p in rows):,}")
+
+    def clear(self) -> None:
+        """Empty the table (training was reset; the next snapshot refills it)."""
+        self._shown = self._names = None
+        self.table.setRowCount(0)
+        self.header.setText("no snapshot yet")
+
+    def _build(self, rows: tuple[ParamRow, ...]) -> None:
+        """Create the cells once per structure; later snapshots only change their text."""
+        self._names = tuple(p.name for p in rows)
+        self.table.setRowCount(0)  # drop old items: none of them is reused
+        self.table.setRowCount(len(rows) + 1)
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        for r in range(len(rows) + 1):
+            for c in range(len(COLUMNS)):
+                item = QTableWidgetItem()
+                if c in NUMERIC:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if r == len(rows):
+                    item.setFont(bold)
+                self.table.setItem(r, c, item)
+        for r, p in enumerate(rows):
+            self._set(r, 0, p.name)
+            self.table.item(r, 0).setIcon(swatch(LAYER_COLORS.get(p.name.split(".")[0], "#888888")))
+            self._set(r, 1, shape_text(p.shape))
+            self._set(r, 2, f"{p.count:,}")
+        self._set(len(rows), 0, "total")
+
+    def _set(self, row: int, col: int, text: str) -> None:
+        item = self.table.item(row, col)
+        if item.text() != text:
+            item.setText(text)

@@ -1,0 +1,92 @@
+"""ParameterTable shows the tutorial's ten tensors, and grad norms only once backward() ran."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QFont
+
+from lenet_viz.app.panels.parameters import ParameterTable
+from lenet_viz.training.config import TrainConfig
+from lenet_viz.training.trainer import Trainer
+from lenet_viz.training.types import Phase
+
+TUTORIAL_SHAPES = [
+    "6×1×5×5", "6", "16×6×5×5", "16", "120×400", "120", "84×120", "84", "10×84", "10",
+]
+
+
+@pytest.fixture
+def trainer() -> Trainer:
+    return Trainer(TrainConfig(dataset="random", eval_every=0, threads=1))
+
+
+@pytest.fixture
+def panel(qtbot) -> ParameterTable:
+    widget = ParameterTable()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def column(panel: ParameterTable, col: int) -> list[str]:
+    return [panel.table.item(r, col).text() for r in range(panel.table.rowCount())]
+
+
+def run_to(trainer: Trainer, phase: Phase) -> None:
+    """Run phases until `phase` is the one that just ran."""
+    while trainer.step_phase() is not phase:
+        pass
+
+
+def test_ten_rows_and_a_bold_total(panel, trainer):
+    panel.show(trainer.snapshot())
+    assert panel.table.rowCount() == 11
+    assert column(panel, 0)[:10] == [p.name for p in trainer.snapshot().params]
+    assert column(panel, 1)[:10] == TUTORIAL_SHAPES
+    counts = [int(c.replace(",", "")) for c in column(panel, 2)[:10]]
+    assert sum(counts) == 61_706
+    assert [panel.table.item(10, c).text() for c in range(3)] == ["total", "", "61,706"]
+    assert panel.table.item(10, 0).font().weight() == QFont.Weight.Bold
+    assert column(panel, 3)[:10] == [f"{p.weight_norm:.4g}" for p in trainer.snapshot().params]
+
+
+def test_grad_norm_is_none_until_backward(panel, trainer):
+    trainer.step()  # grads exist after a full iteration...
+    run_to(trainer, Phase.ZERO_GRAD)  # ...and are None again after zero_grad(set_to_none=True)
+    snap = trainer.snapshot()
+    panel.show(snap)
+    assert column(panel, 4)[:10] == ["None"] * 10
+    assert panel.header.text() == "after zero_grad() · next: forward"
+
+    run_to(trainer, Phase.LOSS)
+    panel.show(trainer.snapshot())
+    assert column(panel, 4)[:10] == ["None"] * 10
+
+    run_to(trainer, Phase.BACKWARD)
+    snap = trainer.snapshot()
+    panel.show(snap)
+    assert all(p.grad_norm is not None and p.grad_norm > 0 for p in snap.params)
+    assert column(panel, 4)[:10] == [f"{p.grad_norm:.4g}" for p in snap.params]
+    assert panel.header.text() == "after backward() · next: update"
+
+
+def test_update_changes_weights_in_place_without_new_items(panel):
+    trainer = Trainer(TrainConfig(dataset="random", eval_every=0, threads=1, lr=1.0, momentum=0.0))
+    run_to(trainer, Phase.BACKWARD)
+    panel.show(trainer.snapshot())
+    item = panel.table.item(0, 3)
+    before = item.text()
+    trainer.step_phase()  # UPDATE
+    snap = trainer.snapshot()
+    panel.show(snap)
+    assert panel.table.item(0, 3) is item
+    assert item.text() == f"{snap.params[0].weight_norm:.4g}" != before
+
+
+def test_before_any_phase_and_clear(panel, trainer):
+    panel.show(trainer.snapshot())
+    assert panel.header.text() == "after start · next: zero_grad()"
+    assert column(panel, 4)[:10] == ["None"] * 10
+    panel.clear()
+    assert panel.table.rowCount() == 0
+    panel.show(trainer.snapshot())
+    assert panel.table.rowCount() == 11
