@@ -1,0 +1,35 @@
+"""App tests run without a display."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+import gc  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_lenet_viz_thread_left_running():
+    """Fail a test that leaves a lenet_viz QThread running: later it would abort the process
+    with "QThread: Destroyed while thread is still running" far from the test that leaked it."""
+    yield
+    from PySide6.QtCore import QThread
+
+    left = []
+    for obj in gc.get_objects():
+        kind = type(obj)  # type(), not isinstance(): some lazy torch objects warn on __class__
+        if issubclass(kind, QThread) and kind.__module__.startswith("lenet_viz"):
+            try:
+                if obj.isRunning():
+                    left.append(obj)
+            except RuntimeError:  # its C++ object is already gone
+                pass
+    for thread in left:  # stop them so the rest of the session is not poisoned
+        if hasattr(thread, "shutdown"):
+            thread.shutdown(5000)
+        else:
+            thread.quit()
+            thread.wait(5000)
+    assert not left, f"QThreads left running: {left}"

@@ -1,0 +1,308 @@
+"""TrainingWorker: commands reach the engine on its own thread, results come back via drain()."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import pytest
+
+from lenet_viz.app.worker import TrainingWorker, Update
+from lenet_viz.training import Phase, TrainConfig, Trainer
+
+FAST = TrainConfig(dataset="random", batch_size=16)
+LONG = 60_000  # ms; generous because the first Trainer of a session pays for lazy imports
+
+
+@pytest.fixture
+def make_worker(qtbot):
+    """Start workers that wait for `ready`; every one is shut down and waited in teardown."""
+    workers: list[TrainingWorker] = []
+
+    def make(config: TrainConfig | None = FAST, **kwargs) -> TrainingWorker:
+        kwargs.setdefault("torch_threads", 1)  # the test machine may be small and busy
+        worker = TrainingWorker(config=config, **kwargs)
+        workers.append(worker)
+        with qtbot.waitSignal(worker.ready, timeout=LONG):
+            worker.start()
+        worker.drain()  # the start-up snapshot; re-arms snapshotReady
+        return worker
+
+    yield make
+    for worker in workers:
+        assert worker.shutdown(5000)
+        assert not worker.isRunning()
+
+
+def command(qtbot, worker: TrainingWorker, send) -> Update:
+    """Send a command that ends with a fresh snapshot; return what the GUI would drain then."""
+    ask(qtbot, worker, lambda t: None)  # a barrier: earlier commands' signals are delivered
+    worker.drain()
+    with qtbot.waitSignal(worker.snapshotReady, timeout=LONG):
+        send()
+    return worker.drain()
+
+
+def play_until(qtbot, worker: TrainingWorker, iterations: int, seen: list | None = None) -> list:
+    """Play and drain repeatedly (as the GUI timer does) until `iterations` are done."""
+    seen = [] if seen is None else seen
+    worker.play()
+
+    def enough() -> bool:
+        seen.extend(worker.drain().stats)
+        return bool(seen) and seen[-1].iteration >= iterations
+
+    qtbot.waitUntil(enough, timeout=LONG)
+    return seen
+
+
+def pause(qtbot, worker: TrainingWorker) -> None:
+    with qtbot.waitSignal(worker.stateChanged, timeout=LONG, check_params_cb=lambda running: not running):
+        worker.pause()
+
+
+def record(signal) -> list[tuple]:
+    """Arguments of every emission of `signal`, in order."""
+    seen: list[tuple] = []
+    signal.connect(lambda *args: seen.append(args))
+    return seen
+
+
+def ask(qtbot, worker: TrainingWorker, fn):
+    """Run fn(trainer) in the worker thread (the GUI thread must not read the live trainer)."""
+    with qtbot.waitSignal(worker.callFinished, timeout=LONG) as blocker:
+        token = worker.call(fn)
+    assert blocker.args[0] == token
+    return blocker.args[1]
+
+
+def trainer_iteration(qtbot, worker: TrainingWorker) -> int:
+    return ask(qtbot, worker, lambda t: t.iteration)
+
+
+def test_step_iteration_from_paused_advances_exactly_one(qtbot, make_worker):
+    worker = make_worker()
+    update = command(qtbot, worker, worker.step_iteration)
+    assert [s.iteration for s in update.stats] == [1]
+    assert update.snapshot is not None and update.snapshot.iteration == 1
+    assert update.iteration == 1 and update.next_phase is Phase.ZERO_GRAD
+    assert not update.running and not worker.running
+    assert trainer_iteration(qtbot, worker) == 1
+
+
+def test_prebuilt_trainer_is_driven_in_the_worker(qtbot, make_worker):
+    worker = make_worker(config=None, trainer=Trainer(FAST))
+    update = command(qtbot, worker, worker.request_snapshot)
+    assert update.snapshot is not None and update.snapshot.iteration == 0 and update.stats == []
+    assert update.config is worker.trainer.config
+
+
+def test_step_phase_walks_the_phases_in_order(qtbot, make_worker):
+    worker = make_worker()
+    for phase in Phase:
+        update = command(qtbot, worker, worker.step_phase)
+        snap = update.snapshot
+        assert snap.last_phase is phase and update.phase_done is phase
+        assert update.next_phase is phase.next() and snap.next_phase is phase.next()
+        if phase is Phase.ZERO_GRAD:
+            assert snap.conv1_grad is None
+        if phase is Phase.BACKWARD:
+            assert snap.conv1_grad is not None and snap.conv1_grad.shape == (6, 1, 5, 5)
+        if phase is Phase.UPDATE:
+            assert [s.iteration for s in update.stats] == [1] and snap.iteration == 1
+        else:
+            assert update.stats == [] and snap.iteration == 0
+    # the next zero_grad really drops the gradients the backward pass made
+    update = command(qtbot, worker, worker.step_phase)
+    assert update.snapshot.last_phase is Phase.ZERO_GRAD and update.snapshot.conv1_grad is None
+
+
+def test_pause_really_holds(qtbot, make_worker):
+    worker = make_worker()
+    play_until(qtbot, worker, 6)
+    pause(qtbot, worker)
+    held = worker.drain()
+    assert not held.running
+    frozen = trainer_iteration(qtbot, worker)
+    assert held.iteration == frozen > 5
+    for _ in range(10):  # events while nothing should happen, drained as the GUI timer would
+        qtbot.wait(30)
+        assert worker.drain().stats == []
+    assert trainer_iteration(qtbot, worker) == frozen
+
+
+def test_toggle_flips_between_running_and_paused(qtbot, make_worker):
+    worker = make_worker()
+    with qtbot.waitSignal(worker.stateChanged, timeout=LONG) as blocker:
+        worker.toggle()
+    assert blocker.args == [True]
+    with qtbot.waitSignal(worker.stateChanged, timeout=LONG) as blocker:
+        worker.toggle()
+    assert blocker.args == [False] and not worker.drain().running
+
+
+def test_no_stats_are_dropped(qtbot, make_worker):
+    worker = make_worker()
+    seen = play_until(qtbot, worker, 300)
+    pause(qtbot, worker)
+    seen.extend(worker.drain().stats)
+    assert [s.iteration for s in seen] == list(range(1, len(seen) + 1))
+    assert len(seen) >= 300
+
+
+def test_drain_reports_throughput_while_running(qtbot, make_worker):
+    worker = make_worker()
+    worker.play()
+    qtbot.waitUntil(lambda: worker.drain().iters_per_s > 0, timeout=LONG)
+    update = worker.drain()
+    assert update.running
+    pause(qtbot, worker)
+    assert worker.drain().iters_per_s == 0
+
+
+def test_speed_limit_bounds_the_rate(qtbot, make_worker):
+    worker = make_worker()
+    limit = 5.0
+    worker.set_speed_limit(limit)
+    seen = play_until(qtbot, worker, 1)
+    start, t0 = seen[-1].iteration, time.perf_counter()
+    qtbot.wait(500)
+    seen.extend(worker.drain().stats)
+    elapsed = time.perf_counter() - t0
+    # iterations start at least 1/limit apart; +1 for one already under way, +1 slack
+    assert seen[-1].iteration - start <= elapsed * limit + 2
+    pause(qtbot, worker)  # a limited worker sleeps on the queue, so commands still wake it
+    worker.set_speed_limit(None)
+    play_until(qtbot, worker, seen[-1].iteration + 10)
+    with pytest.raises(ValueError):
+        worker.set_speed_limit(-1)
+
+
+def test_apply_config_mid_iteration_waits_for_the_boundary(qtbot, make_worker):
+    worker = make_worker()
+    command(qtbot, worker, worker.step_phase)  # zero_grad
+    command(qtbot, worker, worker.step_phase)  # forward
+    update = command(qtbot, worker, lambda: worker.apply_config(FAST.replace(lr=0.05)))
+    assert update.snapshot.lr == pytest.approx(0.01) and not update.reset
+    finishing = command(qtbot, worker, worker.step_iteration)
+    assert [s.lr for s in finishing.stats] == [pytest.approx(0.01)]
+    following = command(qtbot, worker, worker.step_iteration)
+    assert [s.lr for s in following.stats] == [pytest.approx(0.05)]
+
+
+def test_apply_config_that_restarts_reports_a_reset(qtbot, make_worker):
+    worker = make_worker()
+    command(qtbot, worker, worker.step_iteration)
+    with qtbot.waitSignal(worker.resetDone, timeout=LONG):
+        worker.apply_config(FAST.replace(seed=1))
+    update = worker.drain()
+    assert update.reset and update.iteration == 0 and update.config.seed == 1
+
+
+def test_reset_pauses_and_starts_over(qtbot, make_worker):
+    worker = make_worker()
+    play_until(qtbot, worker, 3)
+    with qtbot.waitSignal(worker.resetDone, timeout=LONG):
+        worker.reset()
+    update = worker.drain()
+    assert update.reset and not update.running and update.stats == []
+    assert update.snapshot.iteration == 0 and update.iteration == 0
+    update = command(qtbot, worker, worker.step_iteration)
+    assert [s.iteration for s in update.stats] == [1] and not update.reset
+
+
+def test_probe_choices(qtbot, make_worker):
+    worker = make_worker()
+
+    def probe(which) -> int:
+        return command(qtbot, worker, lambda: worker.set_probe(which)).snapshot.probe_index
+
+    num_probes = ask(qtbot, worker, lambda t: t.num_probes)
+    assert probe(5) == 5
+    assert probe("next") == 6
+    assert probe("previous") == 5
+    assert probe(0) == 0 and probe("previous") == num_probes - 1  # wraps around
+    picks = [probe("random") for _ in range(6)]
+    assert all(0 <= p < num_probes for p in picks) and len(set(picks)) > 1
+    with pytest.raises(ValueError):
+        worker.set_probe("sideways")
+
+
+def test_exception_in_worker_is_reported_and_pauses(qtbot, make_worker, caplog):
+    worker = make_worker()
+    play_until(qtbot, worker, 2)
+    states = record(worker.stateChanged)
+    with caplog.at_level(logging.ERROR, logger="lenet_viz.app.worker"):
+        with qtbot.waitSignal(worker.errorOccurred, timeout=LONG) as blocker:
+            worker.call(lambda t: 1 / 0)
+    message = blocker.args[0]
+    assert states == [(False,)]
+    assert "ZeroDivisionError" in message and "\n" not in message
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)  # full traceback logged
+    update = worker.drain()
+    assert not update.running and update.error == message
+    done = update.iteration
+    update = command(qtbot, worker, worker.step_iteration)  # still alive and listening
+    assert [s.iteration for s in update.stats][-1] == done + 1
+
+
+def test_construction_error_is_reported_and_the_thread_ends(qtbot, tmp_path):
+    worker = TrainingWorker(config=TrainConfig(dataset="mnist", data_dir=str(tmp_path)))
+    ready, errors = record(worker.ready), record(worker.errorOccurred)
+    try:
+        with qtbot.waitSignal(worker.finished, timeout=LONG):
+            worker.start()
+        [(message,)] = errors
+        assert "MNIST files missing" in message and str(tmp_path) in message
+        assert worker.wait(2000) and not worker.isRunning()
+        assert ready == [] and worker.drain().error == message
+    finally:
+        assert worker.shutdown(2000)
+
+
+def test_divergence_pauses_and_says_where(qtbot, make_worker):
+    worker = make_worker(TrainConfig(dataset="random", batch_size=16, lr=10, loss="mse"))
+    seen: list = []
+    with qtbot.waitSignal(worker.diverged, timeout=LONG) as blocker:
+        worker.play()
+    iteration, loss = blocker.args
+    assert not math.isfinite(loss)
+    update = worker.drain()
+    seen.extend(update.stats)
+    assert not update.running and not worker.running
+    assert seen[-1].iteration == iteration and seen[-1].diverged
+    assert update.snapshot is not None and update.snapshot.iteration == iteration
+    assert trainer_iteration(qtbot, worker) == iteration
+
+
+def test_snapshot_ready_is_not_reemitted_until_drained(qtbot, make_worker):
+    worker = make_worker(snapshot_interval=0, snapshot_budget=1.0)  # a snapshot after every iteration
+    emitted: list[bool] = []
+    worker.snapshotReady.connect(lambda: emitted.append(True))
+    worker.play()
+    qtbot.waitUntil(lambda: len(emitted) == 1, timeout=LONG)
+    qtbot.waitUntil(lambda: worker.trainer.iteration >= 10, timeout=LONG)
+    pause(qtbot, worker)
+    assert len(emitted) == 1
+    update = worker.drain()
+    assert update.snapshot.iteration == len(update.stats)  # the latest snapshot won
+    with qtbot.waitSignal(worker.snapshotReady, timeout=LONG):  # drained: armed again
+        worker.request_snapshot()
+    assert len(emitted) == 2
+
+
+@pytest.mark.parametrize("state", ["running", "paused", "mid-phase", "speed-limited"])
+def test_shutdown_from_any_state(qtbot, make_worker, state):
+    worker = make_worker()
+    if state == "running":
+        play_until(qtbot, worker, 2)
+    elif state == "mid-phase":
+        command(qtbot, worker, worker.step_phase)
+        worker.step_phase()  # and one still in the queue
+    elif state == "speed-limited":
+        worker.set_speed_limit(0.5)
+        play_until(qtbot, worker, 1)
+    t0 = time.perf_counter()
+    assert worker.shutdown(1000)
+    assert not worker.isRunning() and time.perf_counter() - t0 < 1.0
