@@ -1,0 +1,185 @@
+"""The user's levers: the hyperparameter form and the strip that names the tutorial's phases."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+    QVBoxLayout, QWidget,
+)
+
+from ..training import ConfigError, LossKind, OptimizerKind, Phase, TrainConfig, UpdateMode
+
+#: What each phase did, in the tutorial's words: shown after the phase runs.
+PHASE_STORY = {
+    Phase.ZERO_GRAD: "optimizer.zero_grad(): every .grad is None again — conv1.bias.grad prints None",
+    Phase.FORWARD: "out = net(input): a batch flowed through conv1 → pool → conv2 → pool → fc1 → fc2 → fc3",
+    Phase.LOSS: "loss = criterion(out, target): one number, with loss.grad_fn leading back through the net",
+    Phase.BACKWARD: "loss.backward(): every parameter now has a .grad (see the filter inspector's gradient view)",
+    Phase.UPDATE: "weights moved: p ← p − lr·grad (torch.optim, or the tutorial's p.data.sub_(p.grad.data * lr))",
+}
+
+
+class PhaseStrip(QWidget):
+    """ZERO_GRAD → FORWARD → LOSS → BACKWARD → UPDATE, with the one just run and the next marked."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout()
+        row.setContentsMargins(6, 2, 6, 2)
+        self.labels: dict[Phase, QLabel] = {}
+        for i, phase in enumerate(Phase):
+            if i:
+                arrow = QLabel("→")
+                arrow.setObjectName("phaseArrow")
+                row.addWidget(arrow)
+            label = QLabel(phase.label)
+            label.setObjectName("phase")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setToolTip(PHASE_STORY[phase])
+            self.labels[phase] = label
+            row.addWidget(label)
+        row.addStretch(1)
+        self.story = QLabel("Paused at iteration 0: the untrained network. Press P to run one phase, N for a whole iteration, Space to train.")
+        self.story.setObjectName("phaseStory")
+        self.story.setWordWrap(True)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addLayout(row)
+        box.addWidget(self.story)
+        self.done: Phase | None = None
+        self.next: Phase = Phase.ZERO_GRAD
+        self.running = False
+        self.set_phase(None, Phase.ZERO_GRAD)
+
+    def set_phase(self, done: Phase | None, next_phase: Phase, *, running: bool = False) -> None:
+        changed = (done, next_phase, running) != (self.done, self.next, self.running)
+        self.done, self.next, self.running = done, next_phase, running
+        for phase, label in self.labels.items():
+            state = "done" if phase is done and not running else "next" if phase is next_phase and not running else ""
+            if label.property("state") != state:
+                label.setProperty("state", state)
+                label.style().unpolish(label)
+                label.style().polish(label)
+        if not changed:
+            return
+        if running:
+            self.story.setText("Training: all five phases run every iteration. Space pauses.")
+        elif done is not None:
+            self.story.setText(f"Just ran {done.label} — {PHASE_STORY[done]}.   Next: {next_phase.label}")
+
+
+class HyperparameterForm(QWidget):
+    """Edits a TrainConfig; refuses invalid values with the engine's own reason, visibly."""
+
+    config_applied = Signal(object)  # a validated TrainConfig
+    speed_limit_changed = Signal(object)  # float iterations/s, or None for unlimited
+
+    def __init__(self, config: TrainConfig, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._base = config
+        form = QFormLayout()
+        self.lr = QLineEdit()
+        self.lr.setToolTip("learning rate, (0, 10]; the tutorial uses 0.01")
+        self.momentum = QLineEdit()
+        self.momentum.setToolTip("SGD momentum in [0, 1); must be 0 for the manual update")
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 4096)
+        self.optimizer = self._combo(OptimizerKind)
+        self.loss = self._combo(LossKind)
+        self.update_mode = self._combo(UpdateMode)
+        self.update_mode.setToolTip("manual: the tutorial's p.data.sub_(p.grad.data * lr), plain SGD")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("changing the seed restarts training")
+        self.speed = QDoubleSpinBox()
+        self.speed.setRange(0, 10000)
+        self.speed.setDecimals(1)
+        self.speed.setSpecialValueText("unlimited")
+        self.speed.setSuffix(" it/s")
+        self.speed.setToolTip("maximum iterations per second while running (0 = unlimited)")
+        for name, widget in [
+            ("learning rate", self.lr), ("momentum", self.momentum), ("batch size", self.batch_size),
+            ("optimizer", self.optimizer), ("loss", self.loss), ("update", self.update_mode),
+            ("seed", self.seed), ("speed limit", self.speed),
+        ]:
+            form.addRow(name, widget)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("hyperparameters apply at the next iteration boundary; a new seed restarts")
+        self.apply_button.clicked.connect(self.apply)
+        self.lr.returnPressed.connect(self.apply)
+        self.momentum.returnPressed.connect(self.apply)
+        self.error = QLabel("")
+        self.error.setObjectName("formError")
+        self.error.setWordWrap(True)
+        box = QVBoxLayout(self)
+        box.addLayout(form)
+        box.addWidget(self.apply_button)
+        box.addWidget(self.error)
+        box.addStretch(1)
+        self.set_config(config)
+
+    @staticmethod
+    def _combo(enum) -> QComboBox:  # noqa: ANN001
+        combo = QComboBox()
+        for e in enum:
+            combo.addItem(e.value, e)
+        return combo
+
+    def set_config(self, config: TrainConfig, speed_limit: float | None = None) -> None:
+        """Show `config` (e.g. the one the engine really runs with)."""
+        self._base = config
+        self.lr.setText(f"{config.lr:g}")
+        self.momentum.setText(f"{config.momentum:g}")
+        self.batch_size.setValue(config.batch_size)
+        self.optimizer.setCurrentIndex(self.optimizer.findData(config.optimizer))
+        self.loss.setCurrentIndex(self.loss.findData(config.loss))
+        self.update_mode.setCurrentIndex(self.update_mode.findData(config.update))
+        self.seed.setValue(min(config.seed, self.seed.maximum()))
+        if speed_limit is not None:
+            self.speed.setValue(speed_limit)
+        self._show_error("")
+
+    def current_config(self) -> TrainConfig:
+        """The form's values as a validated TrainConfig; raises ConfigError naming the bad field."""
+        return self._base.replace(
+            lr=_parse_float("lr", self.lr.text()),
+            momentum=_parse_float("momentum", self.momentum.text()),
+            batch_size=self.batch_size.value(),
+            optimizer=self.optimizer.currentData(),
+            loss=self.loss.currentData(),
+            update=self.update_mode.currentData(),
+            seed=self.seed.value(),
+        )
+
+    def speed_limit(self) -> float | None:
+        return self.speed.value() or None
+
+    def apply(self) -> bool:
+        try:
+            config = self.current_config()
+        except ConfigError as e:
+            self._show_error(f"Not applied — {e}")
+            return False
+        self._show_error("")
+        self._base = config
+        self.config_applied.emit(config)
+        self.speed_limit_changed.emit(self.speed_limit())
+        return True
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+
+def _parse_float(field: str, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ConfigError(field, f"must be a number (got {text.strip()!r})") from None
+    if not math.isfinite(value):
+        raise ConfigError(field, f"must be a finite number (got {text.strip()!r})")
+    return value

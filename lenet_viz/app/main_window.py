@@ -1,0 +1,280 @@
+"""The main window: marshals the worker's output to the panels and the user's keys to the worker.
+
+It never trains and never touches the trainer: commands go to the worker's queue, and a
+display timer (plus `snapshotReady` right after a step) drains whatever the worker produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+
+from ..training import MetricHistory, Phase, Snapshot, TrainConfig
+from .controls import HyperparameterForm, PhaseStrip
+from .panels.autograd import AutogradPanel
+from .panels.feature_maps import FeatureMapPanel
+from .panels.filters import FilterInspector
+from .panels.gradients import GradientPanel
+from .panels.loss import LossPanel
+from .panels.parameters import ParameterTable
+from .worker import TrainingWorker, Update
+
+log = logging.getLogger(__name__)
+
+DISPLAY_HZ = 30
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+SETTINGS = ("lenet-viz", "lenet-viz")
+
+
+class Banner(QWidget):
+    """A dismissable message across the top: errors and divergence, never a modal dialog."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        close = QPushButton("Dismiss")
+        close.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(self.text, 1)
+        row.addWidget(close)
+        self.hide()
+
+    def say(self, text: str) -> None:
+        self.text.setText(text)
+        self.setVisible(True)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("lenet-viz — watching LeNet learn")
+        self.settings = settings if settings is not None else QSettings(*SETTINGS)
+        self.history = MetricHistory()
+        self.frames: deque[float] = deque(maxlen=60)
+        self.last_update: Update | None = None
+        self.snapshot: Snapshot | None = None  # the one on screen
+        self.dataset_text = ""
+        self.epoch = 0
+
+        self.loss_panel = LossPanel()
+        self.gradient_panel = GradientPanel()
+        self.feature_panel = FeatureMapPanel()
+        self.filter_panel = FilterInspector()
+        self.parameter_panel = ParameterTable()
+        self.autograd_panel = AutogradPanel()
+        self.form = HyperparameterForm(config)
+        self.phase_strip = PhaseStrip()
+        self.banner = Banner()
+
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.banner)
+        box.addWidget(self.phase_strip)
+        box.addWidget(self.feature_panel, 1)
+        self.setCentralWidget(central)
+        self.docks = {
+            "loss": self._dock("Loss & accuracy", self.loss_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "gradients": self._dock("Gradients", self.gradient_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "filters": self._dock("conv1 filters", self.filter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "parameters": self._dock("Parameters", self.parameter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "autograd": self._dock("Autograd chain", self.autograd_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "hyperparameters": self._dock("Hyperparameters", self.form, Qt.DockWidgetArea.RightDockWidgetArea),
+        }
+        self.tabifyDockWidget(self.docks["parameters"], self.docks["autograd"])
+        self.tabifyDockWidget(self.docks["autograd"], self.docks["hyperparameters"])
+        self.docks["parameters"].raise_()
+        self.status = QLabel("starting…")
+        self.statusBar().addPermanentWidget(self.status, 1)
+
+        self.worker = TrainingWorker(config=config, parent=self)
+        self.worker.snapshotReady.connect(self.refresh)
+        self.worker.ready.connect(self.refresh)
+        self.worker.stateChanged.connect(self._on_state)
+        self.worker.errorOccurred.connect(self._on_error)
+        self.worker.diverged.connect(self._on_diverged)
+        self.feature_panel.probe_requested.connect(self.worker.set_probe)
+        self.filter_panel.filter_clicked.connect(self.feature_panel.highlight_filter)
+        self.form.config_applied.connect(self.worker.apply_config)
+        self.form.speed_limit_changed.connect(self.worker.set_speed_limit)
+        self._build_actions()
+        self._restore_settings()
+        if speed_limit is not None:
+            self.form.speed.setValue(speed_limit)
+        self.worker.set_speed_limit(self.form.speed_limit())
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000 // DISPLAY_HZ)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self.worker.start()
+
+    # ----------------------------------------------------------------- building
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_actions(self) -> None:
+        w = self.worker
+        specs = [
+            ("run", "Run / Pause", ["Space"], w.toggle, "Train continuously, or pause"),
+            ("step", "Step iteration", ["N", "Right"], w.step_iteration, "Finish one whole iteration, then pause"),
+            ("phase", "Step phase", ["P", "."], w.step_phase, "Run just the next phase: zero_grad, forward, loss, backward, update"),
+            ("reset", "Reset", ["R"], w.reset, "Re-initialize the network from the seed"),
+        ]
+        self.actions_by_name: dict[str, QAction] = {}
+        toolbar = self.addToolBar("Training")
+        toolbar.setObjectName("training-toolbar")
+        menu = self.menuBar().addMenu("&Training")
+        for name, text, keys, slot, tip in specs:
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.setToolTip(f"{tip} ({' / '.join(keys)})")
+            action.triggered.connect(slot)
+            toolbar.addAction(action)
+            menu.addAction(action)
+            self.actions_by_name[name] = action
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        self.actions_by_name["quit"] = quit_action
+        view = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+
+    # ------------------------------------------------------------------ display
+    def refresh(self) -> None:
+        """Drain the worker and redraw what changed.  Called by the display timer and after steps."""
+        update = self.worker.drain()
+        if update.reset:
+            self.history.clear()
+            self.epoch = 0
+            self.loss_panel.clear()
+            self.gradient_panel.clear()
+            self.autograd_panel.clear()
+        if update.stats:
+            self.epoch = update.stats[-1].epoch
+            self.history.extend(update.stats)
+            for s in update.stats:
+                if s.eval_accuracy is not None:
+                    self.history.add_eval(s.iteration, s.eval_accuracy)
+        if update.stats or update.reset:
+            self.loss_panel.show(self.history)
+            self.gradient_panel.show(self.history)
+        if update.snapshot is not None:
+            snap = self.snapshot = update.snapshot
+            self.feature_panel.show(snap)
+            self.filter_panel.show(snap)
+            self.parameter_panel.show(snap)
+            self.autograd_panel.show(snap)
+            self.frames.append(time.perf_counter())
+        if update.config is not None and not self.dataset_text:
+            self.form.set_config(update.config)
+            trainer = self.worker.trainer
+            if trainer is not None:
+                ds = trainer.dataset
+                self.dataset_text = f"{ds.name}: {ds.num_train:,} train / {ds.num_test:,} held-out"
+                self.statusBar().showMessage(ds.reason, 8000)
+        if update.snapshot is not None:  # the snapshot knows exactly which phase produced it
+            done = update.snapshot.last_phase
+        else:
+            done = update.phase_done or (Phase.UPDATE if update.stats else self.phase_strip.done)
+        self.phase_strip.set_phase(done, update.next_phase, running=update.running)
+        self._show_status(update)
+        self.last_update = update
+
+    def _show_status(self, u: Update) -> None:
+        fps = 0.0
+        if len(self.frames) >= 2 and self.frames[-1] > self.frames[0]:
+            recent = [t for t in self.frames if t > time.perf_counter() - 2]
+            fps = (len(recent) - 1) / 2 if len(recent) > 1 else 0.0
+        self.status.setText(
+            f"{'RUNNING' if u.running else 'paused'}   iteration {u.iteration:,}   epoch {self.epoch}   "
+            f"next: {u.next_phase.label}   {u.iters_per_s:,.0f} it/s   {u.samples_per_s:,.0f} samples/s   "
+            f"display {fps:.0f} fps   {self.dataset_text}"
+        )
+
+    def _on_state(self, running: bool) -> None:
+        self.actions_by_name["run"].setText("Pause" if running else "Run")
+
+    def _on_error(self, message: str) -> None:
+        log.error("worker: %s", message)
+        self.banner.say(f"⚠ {message} — training is paused; the network and its history are kept.")
+
+    def _on_diverged(self, iteration: int, loss: float) -> None:
+        lr = self.form.current_config().lr if self.form.error.isHidden() else None
+        hint = f"lower the learning rate (e.g. to {lr / 10:g})" if lr else "lower the learning rate"
+        self.banner.say(
+            f"⚠ Training diverged at iteration {iteration}: the loss became {loss}. The update was skipped, "
+            f"so the weights are still finite. Paused — {hint} in Hyperparameters and press Apply, or press R to reset."
+        )
+
+    # ----------------------------------------------------------------- settings
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if (geometry := s.value("geometry")) is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1600, 960)
+        if (state := s.value("windowState")) is not None:
+            self.restoreState(state)
+        else:  # first launch: plots left, network centre, inspector right, in roughly 3 : 4 : 3
+            left, right = [self.docks[k] for k in ("loss", "gradients")], [self.docks["filters"], self.docks["parameters"]]
+            self.resizeDocks([left[0], right[0]], [480, 470], Qt.Orientation.Horizontal)
+            self.resizeDocks([right[0], right[1]], [520, 360], Qt.Orientation.Vertical)
+        mode = s.value("filterMode")
+        if isinstance(mode, str) and mode in ("weights", "gradient", "update"):
+            self.filter_panel.set_mode(mode)
+        speed = s.value("speedLimit")
+        if speed is not None:
+            try:
+                self.form.speed.setValue(float(speed))
+            except (TypeError, ValueError):
+                pass
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("windowState", self.saveState())
+        s.setValue("filterMode", self.filter_panel.mode)
+        s.setValue("speedLimit", self.form.speed.value())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        """Stop the worker at any moment (running, paused, mid-phase) before the window goes."""
+        self.timer.stop()
+        self._save_settings()
+        if not self.worker.shutdown(5000):
+            log.error("the training thread did not stop within 5 s")
+        event.accept()
+
+
+def run_app(config: TrainConfig, *, speed_limit: float | None = None) -> int:
+    """Open the window (paused at iteration 0, everything drawn) and run the event loop."""
+    app = QApplication.instance() or QApplication([])
+    app.setApplicationName("lenet-viz")
+    pg.setConfigOptions(antialias=True)
+    style = RESOURCES / "style.qss"
+    if style.is_file():
+        app.setStyleSheet(style.read_text())
+    icon = RESOURCES / "lenet-viz.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    window = MainWindow(config, speed_limit=speed_limit)
+    window.show()
+    return app.exec()

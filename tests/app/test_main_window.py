@@ -1,0 +1,193 @@
+"""The whole window against a real worker thread: drawn at launch, stepping, pausing, closing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from lenet_viz.app.main_window import MainWindow
+from lenet_viz.app.panels.filters import FILTERS
+from lenet_viz.training import Phase, TrainConfig
+
+
+def make_window(qtbot, tmp_path, **config) -> MainWindow:
+    config = {"dataset": "digits", "threads": 1, "eval_every": 0, **config}
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(TrainConfig(**config), settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: bool(w.dataset_text) and w.parameter_panel.table.rowCount() == 11, timeout=30000)
+    return w
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
+    yield w
+    w.close()
+    assert not w.worker.isRunning()
+
+
+def iteration_shown(w: MainWindow) -> int:
+    return w.last_update.iteration if w.last_update else -1
+
+
+def conv1_cells(w: MainWindow) -> np.ndarray:
+    image = w.filter_panel.image_item.image
+    return np.stack([FILTERS.cell(image, k) for k in range(FILTERS.n)])
+
+
+def test_launch_shows_the_untrained_network(window):
+    w, trainer = window, window.worker.trainer
+    assert iteration_shown(w) == 0 and not w.worker.running
+    np.testing.assert_allclose(conv1_cells(w), trainer.model.conv1.weight.detach().numpy()[:, 0], rtol=1e-6)
+    table = w.parameter_panel.table
+    assert table.rowCount() == 11 and table.item(10, 2).text() == "61,706"
+    assert table.item(0, 4).text() == "None"  # no backward yet
+    probe = trainer.dataset.test_images[trainer.probe_index, 0].numpy()
+    np.testing.assert_allclose(w.feature_panel.mosaic_items["input"].image, probe, rtol=1e-6)
+    assert "digits" in w.status.text() and "iteration 0" in w.status.text()
+
+
+def test_step_iteration_advances_exactly_one_and_redraws_every_panel(qtbot, window):
+    w = window
+    before = conv1_cells(w).copy()
+    qtbot.keyClick(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: iteration_shown(w) == 1, timeout=10000)
+    qtbot.waitUntil(lambda: w.parameter_panel.table.item(0, 4).text() != "None", timeout=5000)
+    trainer = w.worker.trainer
+    assert trainer.iteration == 1 and not w.worker.running
+    x, y = w.loss_panel.loss_curve.getData()
+    assert list(x) == [1] and y[0] == pytest.approx(trainer.last_stats.loss)
+    after = conv1_cells(w)
+    np.testing.assert_allclose(after, trainer.model.conv1.weight.detach().numpy()[:, 0], rtol=1e-6)
+    assert not np.array_equal(after, before)
+    gx, _ = w.gradient_panel.grad_curves["conv1"].getData()
+    assert list(gx) == [1]
+    assert w.autograd_panel.tree.topLevelItem(0).text(0).startswith("NllLossBackward0")
+    qtbot.keyClick(w, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: iteration_shown(w) == 2, timeout=10000)
+    assert len(w.history) == 2
+
+
+def test_step_phase_walks_the_five_phases(qtbot, window):
+    w = window
+    seen = []
+    for expected in Phase:
+        qtbot.keyClick(w, Qt.Key.Key_P)
+        qtbot.waitUntil(lambda: w.snapshot.last_phase is expected and w.phase_strip.done is expected, timeout=10000)
+        seen.append(w.phase_strip.done)
+        assert w.phase_strip.labels[expected].property("state") == "done"
+        assert w.phase_strip.labels[expected.next()].property("state") == "next"
+        if expected is Phase.ZERO_GRAD:
+            w.filter_panel.set_mode("gradient")
+            assert w.filter_panel.image_item.image is None and w.filter_panel.none_text.isVisible()
+            assert w.parameter_panel.table.item(1, 4).text() == "None"
+        if expected is Phase.BACKWARD:
+            qtbot.waitUntil(lambda: w.parameter_panel.table.item(1, 4).text() != "None", timeout=5000)
+            grad = w.worker.trainer.model.conv1.weight.grad.numpy()[:, 0]
+            np.testing.assert_allclose(conv1_cells(w), grad, rtol=1e-6)
+    assert seen == list(Phase)
+    qtbot.waitUntil(lambda: iteration_shown(w) == 1, timeout=5000)
+    assert "Just ran update" in w.phase_strip.story.text()
+
+
+def test_pause_really_holds(qtbot, window):
+    w = window
+    with qtbot.waitSignal(w.worker.stateChanged, timeout=5000):
+        qtbot.keyClick(w, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: iteration_shown(w) >= 3, timeout=20000)
+    with qtbot.waitSignal(w.worker.stateChanged, timeout=5000) as paused:
+        qtbot.keyClick(w, Qt.Key.Key_Space)
+    assert paused.args == [False]
+    w.refresh()
+    held = w.worker.trainer.iteration
+    qtbot.wait(400)  # time passes; nothing may train
+    w.refresh()
+    assert w.worker.trainer.iteration == held == iteration_shown(w) == len(w.history)
+
+
+def test_invalid_hyperparameters_are_refused_with_a_reason(qtbot, window):
+    w = window
+    w.form.lr.setText("-0.5")
+    with qtbot.assertNotEmitted(w.form.config_applied):
+        assert w.form.apply() is False
+    assert w.form.error.isVisibleTo(w.form) and "lr" in w.form.error.text()
+    w.form.lr.setText("0.05")
+    with qtbot.waitSignal(w.form.config_applied):
+        assert w.form.apply() is True
+    qtbot.keyClick(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: iteration_shown(w) == 1, timeout=10000)
+    assert w.worker.trainer.last_stats.lr == 0.05
+
+
+def test_reset_goes_back_to_iteration_zero(qtbot, window):
+    w = window
+    qtbot.keyClick(w, Qt.Key.Key_N)
+    qtbot.keyClick(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: iteration_shown(w) == 2, timeout=10000)
+    qtbot.keyClick(w, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: iteration_shown(w) == 0 and len(w.history) == 0, timeout=10000)
+    assert w.loss_panel.loss_curve.getData()[0] is None or len(w.loss_panel.loss_curve.getData()[0]) == 0
+
+
+def test_clicking_a_filter_highlights_its_feature_map(window):
+    w = window
+    w.filter_panel.filter_clicked.emit(4)
+    assert w.feature_panel.highlight_rect.isVisible()
+
+
+def test_close_while_running_is_clean(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
+    w.worker.play()
+    qtbot.waitUntil(lambda: iteration_shown(w) >= 2, timeout=20000)
+    w.close()
+    assert not w.worker.isRunning()
+
+
+def test_close_mid_phase_is_clean(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
+    w.worker.step_phase()
+    w.worker.step_phase()
+    w.close()
+    assert not w.worker.isRunning()
+
+
+def test_layout_and_settings_persist(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
+    w.filter_panel.set_mode("gradient")
+    w.form.speed.setValue(12.5)
+    w.docks["autograd"].hide()
+    w.close()
+    again = make_window(qtbot, tmp_path)
+    assert again.filter_panel.mode == "gradient" and again.form.speed.value() == 12.5
+    assert again.docks["autograd"].isHidden()
+    again.close()
+
+
+def test_real_process_runs_then_quits_cleanly():
+    script = textwrap.dedent(
+        """
+        import sys
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        from lenet_viz.training import TrainConfig
+        from lenet_viz.app import main_window
+        app = QApplication([])
+        def later():
+            w = [t for t in app.topLevelWidgets() if isinstance(t, main_window.MainWindow)][0]
+            w.worker.play()
+            QTimer.singleShot(1500, w.close)
+        QTimer.singleShot(3000, later)
+        sys.exit(main_window.run_app(TrainConfig(dataset="digits", threads=1)))
+        """
+    )
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": "/tmp/lenet-viz-test-config"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "QThread: Destroyed" not in done.stderr and "Traceback" not in done.stderr
