@@ -1,0 +1,76 @@
+"""The command line: headless training, metrics CSV, and one clear line for every bad option."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from lenet_viz import cli
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lenet_viz", *args], capture_output=True, text=True, timeout=240)
+
+
+def test_headless_trains_and_writes_metrics(tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    code = cli.main(["--headless", "--dataset", "digits", "--steps", "25", "--eval-every", "10", "--metrics", str(out)])
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "held-out accuracy after 25 iterations" in printed.out
+    assert "dataset: digits" in printed.err and "iter     25/25" in printed.err
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 26))
+    assert rows[9]["eval_accuracy"] != "" and rows[8]["eval_accuracy"] == ""
+    assert float(rows[0]["grad_norm/conv1.bias"]) > 0 and "update_ratio/fc3" in rows[0]
+
+
+def test_epochs_means_whole_passes(capsys):
+    assert cli.main(["--headless", "--dataset", "digits", "--epochs", "1", "--batch-size", "500", "--quiet"]) == 0
+    assert "after 3 iterations" in capsys.readouterr().out  # 1437 images / 500 per batch
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--lr", "-1"], "lr: must be a number in (0, 10]"),
+        (["--lr", "abc"], "--lr: invalid float value"),
+        (["--batch-size", "0"], "batch_size: must be an integer from 1 to 4096"),
+        (["--steps", "0"], "--steps: must be at least 1"),
+        (["--steps", "1", "--epochs", "1"], "give --steps or --epochs"),
+        (["--dataset", "cifar"], "--dataset: invalid choice"),
+        (["--optimizer", "rmsprop"], "--optimizer: invalid choice"),
+        (["--update", "manual"], "momentum: the manual update is plain SGD"),
+        (["--speed-limit", "-3"], "--speed-limit must be a positive number"),
+        (["--no-such-flag"], "unrecognized arguments"),
+        (["--dataset", "mnist", "--data-dir", "/nonexistent/lenet"], "/nonexistent/lenet"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(args, needle, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--headless", *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and err.startswith("lenet-viz: error:")
+
+
+def test_unwritable_metrics_file_is_refused_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--headless", "--dataset", "digits", "--steps", "2", "--metrics", str(tmp_path / "no" / "m.csv")])
+    assert exit_.value.code == 2 and "cannot write --metrics file" in capsys.readouterr().err
+
+
+def test_divergence_stops_with_exit_3(capsys):
+    assert cli.main(["--headless", "--dataset", "digits", "--steps", "100", "--lr", "5", "--quiet"]) == cli.EXIT_DIVERGED
+    err = capsys.readouterr().err
+    assert "training diverged at iteration" in err and "smaller --lr" in err
+
+
+def test_python_dash_m_is_the_same_command():
+    done = run_cli("--headless", "--dataset", "random", "--steps", "3", "--loss", "mse")
+    assert done.returncode == 0, done.stderr
+    assert "held-out accuracy after 3 iterations" in done.stdout
+    assert run_cli("--version").stdout.startswith("lenet-viz ")
