@@ -64,6 +64,9 @@ class Trainer:
         self._names = [n for n, _ in self.model.named_parameters()]
         self._params = [p for _, p in self.model.named_parameters()]
         self._name_of = {id(p): n for n, p in self.model.named_parameters()}
+        self._weights = [p.detach() for p in self._params]
+        self._before = [torch.empty_like(w) for w in self._weights]  # reused by every UPDATE
+        self._runners = {phase: getattr(self, f"_run_{phase.value}") for phase in Phase}
         self._layer_slices = [[i for i, n in enumerate(self._names) if n.split(".")[0] == layer] for layer in LAYERS]
         self.optimizer = self._make_optimizer()
         self._gen = torch.Generator().manual_seed(self.config.seed)
@@ -83,7 +86,7 @@ class Trainer:
         self._loss_value: float | None = None
         self._accuracy: torch.Tensor | None = None
         self._diverged_now = False
-        self._conv1_update: torch.Tensor | None = None
+        self._has_update = False  # self._before holds minus the last update once one happened
         self.history.clear()
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -99,7 +102,8 @@ class Trainer:
         the next iteration boundary, so an iteration never mixes two configurations.
         """
         config.validate()
-        if any(getattr(config, f) != getattr(self.config, f) for f in ("dataset", "data_dir")):
+        new_data = any(getattr(config, f) != getattr(self.config, f) for f in ("dataset", "data_dir"))
+        if new_data or (config.dataset == "random" and config.seed != self.config.seed):  # random data follows the seed
             self.dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
         structural = {f for f in ("seed", "dataset", "data_dir", "device", "threads") if getattr(config, f) != getattr(self.config, f)}
         if structural:
@@ -136,7 +140,7 @@ class Trainer:
     def step_phase(self) -> Phase:
         """Run exactly the next phase and return it."""
         ran = self.phase
-        getattr(self, f"_run_{ran.value}")()
+        self._runners[ran]()
         self.last_phase = ran
         self.phase = ran.next()
         return ran
@@ -177,32 +181,31 @@ class Trainer:
     def _run_update(self) -> None:
         assert self._loss_value is not None and self._accuracy is not None
         grads = [p.grad for p in self._params]
+        weights, before, n = self._weights, self._before, len(self._weights)
         if any(g is None for g in grads):
-            gnorms = [math.nan] * len(grads)
-        else:
-            gnorms = torch.stack(torch._foreach_norm(grads)).tolist()
-        accuracy = self._accuracy.item()
+            first = [math.nan] * n + [self._accuracy.item()]
+        else:  # one host read for the gradient norms and the batch accuracy
+            first = torch.stack([*torch._foreach_norm(grads), self._accuracy]).tolist()
+        gnorms, accuracy = first[:n], first[n]
         self._diverged_now = self._diverged_now or not all(math.isfinite(g) for g in gnorms)
-        weights = [p.detach() for p in self._params]
-        if self._diverged_now:
+        if self._diverged_now:  # skip the update: the weights stay finite, the user can go on
             ratios = {layer: math.nan for layer in LAYERS}
             wnorms = torch.stack(torch._foreach_norm(weights)).tolist()
         else:
-            before = [w.clone() for w in weights]
+            torch._foreach_copy_(before, weights)  # reused buffers: no allocation per iteration
             if self.config.update is UpdateMode.MANUAL:
                 for p in self._params:  # the tutorial, verbatim
                     p.data.sub_(p.grad.data * self.config.lr)
             else:
                 self.optimizer.step()
-            deltas = torch._foreach_sub(weights, before)
-            norms = torch.stack(torch._foreach_norm(deltas) + torch._foreach_norm(before) + torch._foreach_norm(weights)).tolist()
-            n = len(weights)
-            dn, bn, wnorms = norms[:n], norms[n : 2 * n], norms[2 * n :]
+            torch._foreach_sub_(before, weights)  # `before` now holds minus this update
+            self._has_update = True
+            norms = torch.stack([*torch._foreach_norm(before), *torch._foreach_norm(weights)]).tolist()
+            dn, wnorms = norms[:n], norms[n:]
             ratios = {}
             for layer, idx in zip(LAYERS, self._layer_slices):
-                den = math.sqrt(sum(bn[i] ** 2 for i in idx))
+                den = math.sqrt(sum(wnorms[i] ** 2 for i in idx))
                 ratios[layer] = math.sqrt(sum(dn[i] ** 2 for i in idx)) / den if den > 0 else math.nan
-            self._conv1_update = deltas[0]
         self.iteration += 1
         self._undo_fetch = None
         eval_acc = None
@@ -239,6 +242,10 @@ class Trainer:
         return self._train_x[idx], self._train_y[idx]
 
     # ----------------------------------------------------------- observation
+    def _conv1_update(self) -> torch.Tensor | None:
+        """The last update applied to conv1.weight (after - before): a fresh tensor."""
+        return self._before[0].neg() if self._has_update else None
+
     @property
     def epoch(self) -> int:
         return self._epoch
@@ -293,7 +300,7 @@ class Trainer:
             prediction=int(acts["output"].argmax()),
             conv1_weight=to_numpy(c1.weight),
             conv1_grad=None if c1.weight.grad is None else to_numpy(c1.weight.grad),
-            conv1_update=None if self._conv1_update is None else to_numpy(self._conv1_update),
+            conv1_update=None if (cu := self._conv1_update()) is None else to_numpy(cu),
             conv1_bias=to_numpy(c1.bias),
             conv1_bias_grad=None if c1.bias.grad is None else to_numpy(c1.bias.grad),
             params=rows,
@@ -320,7 +327,7 @@ class Trainer:
             "perm": self._perm.clone(),
             "generator": self._gen.get_state(),
             "probe_index": self.probe_index,
-            "conv1_update": None if self._conv1_update is None else self._conv1_update.detach().cpu().clone(),
+            "conv1_update": None if (cu := self._conv1_update()) is None else cu.cpu(),
             "history": self.history.state_dict(),
         }
 
@@ -343,7 +350,9 @@ class Trainer:
         self._gen.set_state(state["generator"])
         self.probe_index = int(state["probe_index"]) % self.num_probes
         cu = state.get("conv1_update")
-        self._conv1_update = None if cu is None else cu.to(self.device)
+        if cu is not None:
+            self._before[0].copy_(-cu.to(self.device))
+            self._has_update = True
         self.history.load_state_dict(state["history"])
 
 

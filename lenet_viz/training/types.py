@@ -55,7 +55,7 @@ class StepStats:
     accuracy: float  # of this batch, in [0, 1]
     grad_norms: dict[str, float]  # by named_parameters() name, e.g. "conv1.weight"
     weight_norms: dict[str, float]  # by parameter name, after the update
-    update_ratios: dict[str, float]  # by layer ("conv1" ... "fc3"): ||delta|| / ||weights before||
+    update_ratios: dict[str, float]  # by layer ("conv1" ... "fc3"): ||update|| / ||weights after it||
     lr: float
     samples_seen: int
     eval_accuracy: float | None = None  # held-out accuracy, on iterations where it was measured
