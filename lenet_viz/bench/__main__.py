@@ -1,0 +1,5 @@
+"""Entry point of `python -m lenet_viz.bench`."""
+
+from .runner import main
+
+raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""`python -m lenet_viz.bench`: bare loop vs engine (vs full app) on one configuration, in one run.
+
+One run, one dataset, one thread count, interleaved rounds: the only way ratios between the
+three mean anything on a machine that other people are using at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import DataError, Dataset, default_data_dir, load_dataset
+from ..training import ConfigError, LossKind, OptimizerKind, TrainConfig
+from .app_hook import app_contender, app_summary, load_app
+from .loops import BareLoop, Block, Contender, EngineLoop, interleaved_rounds, sweep_threads, thread_choices
+from .report import build_results, format_table, rate_section, write_json
+
+
+def default_bench_data_dir() -> Path:
+    """The MNIST kept beside the repo (../shared/data/mnist) when there is one, else the user cache."""
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+    return shared if shared.is_dir() else default_data_dir()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (got {text})")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m lenet_viz.bench",
+        description="Training speed of a bare PyTorch loop vs the engine (vs the full app), in one run.",
+    )
+    p.add_argument("--iterations", type=_positive, help="timed iterations per round (default 500; 20 with --quick)")
+    p.add_argument("--rounds", type=_positive, help="interleaved rounds; the median round counts (default 3)")
+    p.add_argument("--warmup", type=_positive, help="untimed iterations before timing (default 30)")
+    p.add_argument("--threads", type=_positive, help="torch threads to use; skips the thread sweep")
+    p.add_argument("--dataset", default="auto", help="auto (MNIST if present, else digits), mnist, digits, random")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if torch sees a GPU")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="MNIST folder (default: ../shared/data/mnist beside the repo if present, else the user cache)",
+    )
+    p.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write results")
+    p.add_argument("--quick", action="store_true", help="a tiny run (1 round, 1 thread) for tests and smoke checks")
+    p.add_argument("--no-app", action="store_true", help="do not measure the full GUI app")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.iterations = args.iterations or (20 if quick else 500)
+    args.rounds = args.rounds or (1 if quick else 3)
+    args.warmup = args.warmup or (5 if quick else 30)
+    args.data_dir = args.data_dir or default_bench_data_dir()
+    return args
+
+
+def pinned(contender: Contender, threads: int) -> Contender:
+    """Re-set the thread count before each block: torch's setting is global and anyone may change it."""
+
+    def run(iterations: int) -> Block:
+        torch.set_num_threads(threads)
+        return contender(iterations)
+
+    return run
+
+
+def bench_config(args: argparse.Namespace) -> TrainConfig:
+    """The one configuration every contender trains with: the app's defaults, spelled out."""
+    return TrainConfig(
+        lr=0.01,
+        momentum=0.9,
+        batch_size=64,
+        optimizer=OptimizerKind.SGD,
+        loss=LossKind.CROSS_ENTROPY,
+        seed=0,
+        dataset=args.dataset,
+        data_dir=str(args.data_dir),
+        device=args.device,
+    )
+
+
+def choose_threads(args: argparse.Namespace, config: TrainConfig, dataset: Dataset) -> tuple[dict[int, float], int]:
+    """The bare loop's rate per thread count, and the fastest count (or --threads, unswept)."""
+    if args.threads:
+        return {}, args.threads
+    choices = [1] if args.quick else thread_choices()
+    sweep = sweep_threads(BareLoop(config, dataset), choices, args.iterations, args.warmup)
+    return sweep, max(sweep, key=sweep.__getitem__)
+
+
+def engine_summary(blocks: list[Block], engine: EngineLoop, dataset: Dataset) -> dict[str, Any]:
+    """Engine rates plus what its held-out evaluation cost, the one thing the bare loop never does."""
+    config = engine.trainer.config
+    section = rate_section(blocks, config.batch_size)
+    eval_ms = engine.evaluation_ms()
+    section.update(
+        eval_every=config.eval_every,
+        eval_samples=config.eval_samples,
+        eval_images=min(config.eval_samples, dataset.num_test),
+        timed_evaluations=engine.timed_evaluations,
+        eval_ms=eval_ms,
+        eval_share=engine.timed_evaluations * eval_ms / 1000 / sum(b.wall_s for b in blocks),
+    )
+    return section
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    base = bench_config(args)
+    dataset = load_dataset(args.dataset, args.data_dir, seed=base.seed)
+    sweep, threads = choose_threads(args, base, dataset)
+    torch.set_num_threads(threads)
+    config = base.replace(threads=threads)
+    bare, engine = BareLoop(config, dataset), EngineLoop(config, dataset)
+    bare.run(args.warmup)
+    engine.run(args.warmup)
+    engine.timed_evaluations = 0
+    contenders: dict[str, Contender] = {"bare": bare.run, "engine": engine.run}
+    app_module, app_status = load_app(args.no_app)
+    app_runs: list[dict[str, Any]] = []
+    if app_module is not None:
+        contenders["app"] = app_contender(app_module, config, dataset, threads, app_runs)
+    blocks = interleaved_rounds({k: pinned(c, threads) for k, c in contenders.items()}, args.iterations, args.rounds)
+    bs = config.batch_size
+    return build_results(
+        config=config.to_dict(),
+        bench={
+            "iterations": args.iterations,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "quick": args.quick,
+            "data_dir": str(args.data_dir),
+            "dataset_reason": dataset.reason,
+            "num_train": dataset.num_train,
+        },
+        dataset=dataset.name,
+        threads_sweep=sweep,
+        best_threads=threads,
+        bare=rate_section(blocks["bare"], bs),
+        engine=engine_summary(blocks["engine"], engine, dataset),
+        app=None if app_module is None else app_summary(blocks["app"], app_runs, bs),
+        app_status=app_status,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the table, write the JSON.  Returns a process exit code.
+
+    Restores torch's thread count and RNG afterwards, so calling it inside a test session
+    leaves the rest of that session as it found it.
+    """
+    args = parse_args(argv)
+    threads_before = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            results = measure(args)
+    except (DataError, ConfigError) as exc:
+        print(f"lenet_viz bench: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        torch.set_num_threads(threads_before)
+    print(format_table(results))
+    write_json(results, args.json)
+    print(f"\nresults written to {args.json}")
+    return 0

@@ -1,0 +1,126 @@
+"""The benchmark runs end to end and writes every documented field.  Timings are never asserted:
+they belong to the machine, not to the code."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from lenet_viz.bench import main
+from lenet_viz.bench.loops import Block, evaluations_between, interleaved_rounds
+from lenet_viz.data import Dataset
+from lenet_viz.training import TrainConfig
+
+QUICK = ["--quick", "--dataset", "digits", "--iterations", "20"]
+RATE_FIELDS = ("iters_per_s", "samples_per_s", "ms_per_iter")
+TOP_FIELDS = ("config", "machine", "dataset", "threads_sweep", "best_threads", "bare", "engine", "ratios", "app")
+
+
+def run(tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / "bench.json"
+    assert main([*QUICK, "--json", str(out), *extra]) == 0
+    return json.loads(out.read_text())
+
+
+def assert_rates(section: dict, rounds: int) -> None:
+    for field in RATE_FIELDS:
+        assert isinstance(section[field], float) and section[field] > 0 and math.isfinite(section[field])
+    assert section["samples_per_s"] == pytest.approx(section["iters_per_s"] * 64)
+    assert section["ms_per_iter"] == pytest.approx(1000 / section["iters_per_s"])
+    assert len(section["rounds"]) == rounds and all(r > 0 for r in section["rounds"])
+    assert "cpu_ms_per_iter" in section
+
+
+def test_quick_run_writes_every_field_and_prints_the_table(tmp_path, capsys) -> None:
+    threads_before = torch.get_num_threads()
+    r = run(tmp_path, "--no-app")
+    assert set(r) >= set(TOP_FIELDS)
+    assert r["config"]["batch_size"] == 64 and r["config"]["lr"] == 0.01 and r["config"]["momentum"] == 0.9
+    assert r["config"]["optimizer"] == "sgd" and r["config"]["loss"] == "cross_entropy"
+    assert r["config"]["threads"] == r["best_threads"] == 1
+    assert r["machine"]["cpu_count"] >= 1
+    assert r["machine"]["torch"] == torch.__version__
+    assert r["machine"]["python"] and r["machine"]["platform"]
+    assert r["dataset"] == "digits"
+    assert list(r["threads_sweep"]) == ["1"] and r["threads_sweep"]["1"] > 0
+    assert r["bench"]["iterations"] == 20 and r["bench"]["rounds"] == 1
+    assert_rates(r["bare"], 1)
+    assert_rates(r["engine"], 1)
+    for field in ("eval_every", "eval_samples", "timed_evaluations", "eval_ms", "eval_share"):
+        assert r["engine"][field] >= 0
+    assert r["ratios"]["engine_over_bare"] > 0 and r["ratios"]["engine_over_bare_cpu"] > 0
+    assert r["bare"]["cpu_ms_per_iter"] > 0 and r["engine"]["cpu_ms_per_iter"] > 0
+    assert r["ratios"]["app_over_bare"] is None and r["app"] is None
+    assert "--no-app" in r["app_status"]
+    table = capsys.readouterr().out
+    for row in ("bare", "engine", "app", "it/s", "samples/s", "ms/iter", "vs bare"):
+        assert row in table
+    assert torch.get_num_threads() == threads_before  # a test session is left as it was
+
+
+def test_app_hook_reports_the_median_round_and_the_ratio(tmp_path, monkeypatch) -> None:
+    calls: list[tuple] = []
+
+    def measure(config: TrainConfig, dataset: Dataset, iterations: int, threads: int) -> dict:
+        calls.append((config, dataset, iterations, threads))
+        return {"iters_per_s": 10.0 * len(calls), "gui_stall_ms_p99": 5.0 + len(calls), "cpu_ms_per_iter": 1.5}
+
+    monkeypatch.setitem(sys.modules, "lenet_viz.bench.app", types.SimpleNamespace(measure=measure))
+    r = run(tmp_path, "--rounds", "3", "--threads", "1")
+    assert len(calls) == 3
+    config, dataset, iterations, threads = calls[0]
+    assert isinstance(config, TrainConfig) and config.batch_size == 64 and config.threads == 1
+    assert isinstance(dataset, Dataset) and dataset.name == r["dataset"]
+    assert (iterations, threads) == (20, 1)
+    assert r["threads_sweep"] == {} and r["best_threads"] == 1
+    assert r["app_status"] == "measured"
+    assert_rates(r["app"], 3)
+    assert r["app"]["iters_per_s"] == 20.0 and r["app"]["gui_stall_ms_p99"] == 7.0  # from the median round
+    assert r["app"]["cpu_ms_per_iter"] == 1.5  # the app's own numbers are kept
+    assert len(r["app"]["runs"]) == 3
+    assert r["ratios"]["app_over_bare"] == pytest.approx(20.0 / r["bare"]["iters_per_s"])
+
+
+def test_missing_app_module_is_marked_not_measured(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "lenet_viz.bench.app", None)  # import now fails as if absent
+    r = run(tmp_path, "--threads", "1")
+    assert r["app"] is None and r["ratios"]["app_over_bare"] is None
+    assert r["app_status"].startswith("not measured")
+    assert "not measured" in capsys.readouterr().out
+
+
+def test_bad_data_dir_is_a_message_not_a_traceback(tmp_path, capsys) -> None:
+    missing, out = tmp_path / "nowhere", tmp_path / "x.json"
+    code = main(["--quick", "--dataset", "mnist", "--data-dir", str(missing), "--json", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_rounds_interleave_and_rotate_who_goes_first() -> None:
+    order: list[str] = []
+
+    def contender(name: str) -> Callable[[int], Block]:
+        def run(iterations: int) -> Block:
+            order.append(name)
+            return Block(iterations, 1.0)
+
+        return run
+
+    blocks = interleaved_rounds({"a": contender("a"), "b": contender("b"), "c": contender("c")}, 7, 3)
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert {k: [b.rate for b in v] for k, v in blocks.items()} == {"a": [7.0] * 3, "b": [7.0] * 3, "c": [7.0] * 3}
+
+
+def test_evaluations_between_counts_multiples() -> None:
+    assert evaluations_between(0, 530, 200) == 2
+    assert evaluations_between(530, 1030, 200) == 3
+    assert evaluations_between(0, 1000, 0) == 0
