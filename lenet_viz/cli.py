@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--quiet", action="store_true", help="no progress lines")
     a = p.add_argument_group("app")
     a.add_argument("--speed-limit", type=float, default=None, metavar="IT/S", help="max iterations per second (default unlimited)")
+    c = p.add_argument_group("checkpoints")
+    c.add_argument("--checkpoint", metavar="PATH", help="resume the run saved in PATH (app or headless); its settings "
+                   "replace the training options above, except --device, --threads and --data-dir (this machine's)")
+    c.add_argument("--save-checkpoint", metavar="PATH", help="headless: save the run to PATH when training ends")
     p.add_argument("--download-mnist", action="store_true", help="fetch the MNIST files into the data directory and exit")
     return p
 
@@ -90,11 +94,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args, app=not args.headless)
     except ConfigError as e:
         parser.error(str(e))
+    checkpoint = None
+    if args.save_checkpoint and not args.headless:
+        parser.error("--save-checkpoint is for --headless; in the app use File > Save checkpoint (Ctrl+S)")
+    if args.checkpoint:  # read and check it before any data is loaded or any window opens
+        from .training.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
+
+        try:
+            checkpoint = load_checkpoint(args.checkpoint)
+        except CheckpointError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        config = checkpoint_config(checkpoint, config)
     if args.headless:
-        return run_headless(config, args, parser)
+        return run_headless(config, args, parser, checkpoint)
     from .app.main_window import run_app  # Qt only when a window is wanted
 
-    return run_app(config, speed_limit=args.speed_limit)
+    return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint)
 
 
 def _download(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -114,15 +130,27 @@ def _download(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def run_headless(config: TrainConfig, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def run_headless(
+    config: TrainConfig, args: argparse.Namespace, parser: argparse.ArgumentParser, checkpoint: dict | None = None
+) -> int:
     from .data import DataError
     from .training import Trainer
+    from .training.checkpoint import CheckpointError, apply_checkpoint, save_checkpoint
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    if args.save_checkpoint and not Path(args.save_checkpoint).expanduser().absolute().parent.is_dir():
+        parser.error(f"cannot write --save-checkpoint {args.save_checkpoint}: its folder does not exist")
     try:
         trainer = Trainer(config)
     except (DataError, ConfigError) as e:
         parser.error(str(e))
+    if checkpoint is not None:
+        try:
+            apply_checkpoint(trainer, checkpoint, args.checkpoint)
+        except CheckpointError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        say(f"resumed {args.checkpoint} at iteration {trainer.iteration}")
     ds = trainer.dataset
     say(f"dataset: {ds.name} ({ds.num_train} train / {ds.num_test} held-out) — {ds.reason}")
     say(f"device: {trainer.device}, torch threads: {_threads()}")
@@ -140,6 +168,12 @@ def run_headless(config: TrainConfig, args: argparse.Namespace, parser: argparse
         if metrics:
             metrics.close()
             say(f"metrics: {Path(args.metrics).resolve()}")
+    if args.save_checkpoint:  # also after divergence: the skipped update left the weights finite
+        try:
+            say(f"checkpoint: {save_checkpoint(trainer, args.save_checkpoint).resolve()} (iteration {trainer.iteration})")
+        except CheckpointError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            code = code or 1
     acc = trainer.evaluate()
     print(f"held-out accuracy after {trainer.iteration} iterations: {acc * 100:.2f}% ({ds.num_test} images)")
     return code
@@ -148,6 +182,7 @@ def run_headless(config: TrainConfig, args: argparse.Namespace, parser: argparse
 def _train(trainer, steps: int, metrics: IO[str] | None, say) -> int:  # noqa: ANN001
     writer = None
     every = max(1, steps // 20)
+    first, end = trainer.iteration, trainer.iteration + steps  # a resumed run counts on from its checkpoint
     start = time.perf_counter()
     for _ in range(steps):
         stats = trainer.step()
@@ -163,11 +198,11 @@ def _train(trainer, steps: int, metrics: IO[str] | None, say) -> int:  # noqa: A
                 file=sys.stderr,
             )
             return EXIT_DIVERGED
-        if stats.iteration % every == 0 or stats.iteration == steps:
-            rate = stats.iteration / (time.perf_counter() - start)
+        if stats.iteration % every == 0 or stats.iteration == end:
+            rate = (stats.iteration - first) / (time.perf_counter() - start)
             held = f"  held-out {stats.eval_accuracy * 100:.1f}%" if stats.eval_accuracy is not None else ""
             say(
-                f"iter {stats.iteration:>6}/{steps}  epoch {stats.epoch}  loss {stats.loss:.4f}  "
+                f"iter {stats.iteration:>6}/{end}  epoch {stats.epoch}  loss {stats.loss:.4f}  "
                 f"batch acc {stats.accuracy * 100:5.1f}%{held}  {rate:.0f} it/s"
             )
     return 0

@@ -74,3 +74,60 @@ def test_python_dash_m_is_the_same_command():
     assert done.returncode == 0, done.stderr
     assert "held-out accuracy after 3 iterations" in done.stdout
     assert run_cli("--version").stdout.startswith("lenet-viz ")
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _losses(path) -> dict[int, str]:
+    return {int(r["iteration"]): r["loss"] for r in csv.DictReader(open(path))}
+
+
+def test_headless_resume_continues_the_same_run(tmp_path, capsys):
+    base = ["--headless", "--dataset", "digits", "--threads", "1", "--eval-every", "5", "--quiet"]
+    ck = tmp_path / "ck.pt"
+    assert cli.main([*base, "--steps", "20", "--metrics", str(tmp_path / "straight.csv")]) == 0
+    assert cli.main([*base, "--steps", "12", "--save-checkpoint", str(ck)]) == 0
+    capsys.readouterr()
+    # --lr is ignored: the checkpoint's settings win (only --steps/--epochs/--metrics and machine options apply)
+    resumed_csv = str(tmp_path / "resumed.csv")
+    code = cli.main(["--headless", "--threads", "1", "--checkpoint", str(ck), "--steps", "8", "--lr", "0.5", "--metrics", resumed_csv])
+    assert code == 0
+    printed = capsys.readouterr()
+    assert f"resumed {ck} at iteration 12" in printed.err and "iter     20/20" in printed.err
+    assert "held-out accuracy after 20 iterations" in printed.out
+    straight, resumed = _losses(tmp_path / "straight.csv"), _losses(tmp_path / "resumed.csv")
+    assert list(resumed) == list(range(13, 21)) and resumed == {i: straight[i] for i in range(13, 21)}
+
+
+@pytest.mark.parametrize("headless", [True, False], ids=["headless", "app"])
+@pytest.mark.parametrize("content", ["missing", b"", b"PK\x03\x04 half a zip", "not-ours"])
+def test_a_bad_checkpoint_exits_2_with_one_line_naming_it(tmp_path, capsys, monkeypatch, headless, content):
+    import torch
+
+    bad = tmp_path / "bad.pt"
+    if content == "not-ours":
+        torch.save({"a": 1}, bad)
+    elif content != "missing":
+        bad.write_bytes(content)
+    monkeypatch.setattr("lenet_viz.app.main_window.run_app", lambda *a, **kw: pytest.fail("the window opened"))
+    code = cli.main([*(["--headless"] if headless else []), "--dataset", "digits", "--checkpoint", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"lenet-viz: error: cannot open checkpoint {bad}: ") and err.count("\n") == 1
+
+
+def test_save_checkpoint_is_checked_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--headless", "--dataset", "digits", "--steps", "2", "--save-checkpoint", str(tmp_path / "no" / "ck.pt")])
+    assert exit_.value.code == 2 and "its folder does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--save-checkpoint", str(tmp_path / "ck.pt")])  # the app saves from its File menu
+    assert exit_.value.code == 2 and "--save-checkpoint is for --headless" in capsys.readouterr().err
+
+
+def test_the_app_opens_on_the_checkpoint_with_its_settings(tmp_path, monkeypatch):
+    ck = tmp_path / "ck.pt"
+    assert cli.main(["--headless", "--dataset", "digits", "--steps", "3", "--lr", "0.03", "--quiet", "--save-checkpoint", str(ck)]) == 0
+    opened = {}
+    monkeypatch.setattr("lenet_viz.app.main_window.run_app", lambda config, **kw: opened.update(config=config, **kw) or 0)
+    assert cli.main(["--checkpoint", str(ck), "--lr", "0.9", "--speed-limit", "4"]) == 0
+    assert opened["checkpoint"] == str(ck) and opened["speed_limit"] == 4
+    assert opened["config"].lr == 0.03 and opened["config"].threads == 1  # the run's lr; the app's thread count

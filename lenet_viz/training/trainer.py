@@ -335,10 +335,11 @@ class Trainer:
         """Restore a state_dict.  The caller validates first; this assumes a matching architecture."""
         config = TrainConfig.from_dict(state["config"])
         same_data = (config.dataset, config.data_dir) == (self.config.dataset, self.config.data_dir)
-        if not same_data:
+        if not same_data or (config.dataset == "random" and config.seed != self.config.seed):
             self.dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
         self.device = resolve_device(config.device)
         self.config = config
+        self._pending = None  # settings queued before the load belong to the old run
         self._load_tensors()
         self.reset()
         self.model.load_state_dict(state["model"])
