@@ -28,7 +28,8 @@ class PhaseStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         row = QHBoxLayout()
-        row.setContentsMargins(6, 2, 6, 2)
+        row.setContentsMargins(6, 4, 6, 2)
+        row.setSpacing(3)  # the strip sets the centre's minimum width: keep it under 480 px for 1280-px screens
         self.labels: dict[Phase, QLabel] = {}
         for i, phase in enumerate(Phase):
             if i:

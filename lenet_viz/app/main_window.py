@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
 from ..training import MetricHistory, Phase, Snapshot, TrainConfig
+from .checkpoint_actions import CheckpointActions
 from .controls import HyperparameterForm, PhaseStrip
 from .panels.autograd import AutogradPanel
 from .panels.feature_maps import FeatureMapPanel
@@ -29,6 +30,12 @@ from .worker import TrainingWorker, Update
 log = logging.getLogger(__name__)
 
 DISPLAY_HZ = 30
+#: While training runs, the loss and gradient plots redraw at most this often each, on alternate
+#: frames.  One plot frame costs 10-20 ms of GUI time (setData on up to 16k points a curve, axes,
+#: grid, antialiased paths; see `python -m lenet_viz.bench`): both at 30 Hz saturated the GUI
+#: thread, starved its timers and, through the GIL, cut training to a third.  Paused or stepping,
+#: they draw at once.  The feature maps and filters keep the full DISPLAY_HZ.
+PLOT_HZ = 5
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SETTINGS = ("lenet-viz", "lenet-viz")
 
@@ -55,7 +62,10 @@ class Banner(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None,
+        checkpoint: str | Path | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("lenet-viz — watching LeNet learn")
         self.settings = settings if settings is not None else QSettings(*SETTINGS)
@@ -65,6 +75,8 @@ class MainWindow(QMainWindow):
         self.snapshot: Snapshot | None = None  # the one on screen
         self.dataset_text = ""
         self.epoch = 0
+        self._plot_due = 0.0  # running: when the next plot may redraw, and which one (see PLOT_HZ)
+        self._plot_turn = 0
 
         self.loss_panel = LossPanel()
         self.gradient_panel = GradientPanel()
@@ -84,7 +96,7 @@ class MainWindow(QMainWindow):
         box.addWidget(self.feature_panel, 1)
         self.setCentralWidget(central)
         self.docks = {
-            "loss": self._dock("Loss & accuracy", self.loss_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "loss": self._dock("Loss && accuracy", self.loss_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "gradients": self._dock("Gradients", self.gradient_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "filters": self._dock("conv1 filters", self.filter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "parameters": self._dock("Parameters", self.parameter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -117,6 +129,8 @@ class MainWindow(QMainWindow):
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
         self.worker.start()
+        if checkpoint is not None:  # the worker builds the trainer first, then loads this
+            self.open_checkpoint_from(checkpoint)
 
     # ----------------------------------------------------------------- building
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -148,6 +162,10 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
             self.actions_by_name[name] = action
         file_menu = self.menuBar().addMenu("&File")
+        self.checkpoints = CheckpointActions(self)
+        file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action])
+        file_menu.addSeparator()
+        self.actions_by_name.update(open=self.checkpoints.open_action, save=self.checkpoints.save_action)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.close)
@@ -156,6 +174,14 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+
+    def save_checkpoint_to(self, path: str | Path) -> int:
+        """File ▸ Save checkpoint… after its dialog; returns the worker call's token."""
+        return self.checkpoints.save_to(path)
+
+    def open_checkpoint_from(self, path: str | Path) -> int:
+        """File ▸ Open checkpoint… after its dialog: pause and resume that run."""
+        return self.checkpoints.open_from(path)
 
     # ------------------------------------------------------------------ display
     def refresh(self) -> None:
@@ -167,15 +193,15 @@ class MainWindow(QMainWindow):
             self.loss_panel.clear()
             self.gradient_panel.clear()
             self.autograd_panel.clear()
+        if update.history is not None:  # a checkpoint was opened: its curves replace ours
+            self.history = update.history
         if update.stats:
             self.epoch = update.stats[-1].epoch
             self.history.extend(update.stats)
             for s in update.stats:
                 if s.eval_accuracy is not None:
                     self.history.add_eval(s.iteration, s.eval_accuracy)
-        if update.stats or update.reset:
-            self.loss_panel.show(self.history)
-            self.gradient_panel.show(self.history)
+        self._show_plots(update.running and not update.reset)
         if update.snapshot is not None:
             snap = self.snapshot = update.snapshot
             self.feature_panel.show(snap)
@@ -198,6 +224,19 @@ class MainWindow(QMainWindow):
         self._show_status(update)
         self.last_update = update
 
+    def _show_plots(self, running: bool) -> None:
+        """Both plots now when not running; running, one of them per 1/(2·PLOT_HZ) s, in turn
+        (each `show` is a no-op when its history has not changed)."""
+        plots = (self.loss_panel, self.gradient_panel)
+        now = time.perf_counter()
+        if not running:
+            for plot in plots:
+                plot.show(self.history)
+        elif now >= self._plot_due:
+            plots[self._plot_turn].show(self.history)
+            self._plot_turn ^= 1
+            self._plot_due = now + 0.5 / PLOT_HZ
+
     def _show_status(self, u: Update) -> None:
         fps = 0.0
         if len(self.frames) >= 2 and self.frames[-1] > self.frames[0]:
@@ -217,11 +256,15 @@ class MainWindow(QMainWindow):
         self.banner.say(f"⚠ {message} — training is paused; the network and its history are kept.")
 
     def _on_diverged(self, iteration: int, loss: float) -> None:
-        lr = self.form.current_config().lr if self.form.error.isHidden() else None
+        self.refresh()  # the snapshot of the diverged iteration: its lr, not whatever is typed in the form
+        snap = self.snapshot
+        lr = snap.lr if snap is not None else None
         hint = f"lower the learning rate (e.g. to {lr / 10:g})" if lr else "lower the learning rate"
+        size = f" (largest ‖w‖ {max(r.weight_norm for r in snap.params):.2g})" if snap is not None else ""
         self.banner.say(
-            f"⚠ Training diverged at iteration {iteration}: the loss became {loss}. The update was skipped, "
-            f"so the weights are still finite. Paused — {hint} in Hyperparameters and press Apply, or press R to reset."
+            f"⚠ Training diverged at iteration {iteration}: the loss became {loss:.4g}. The update was skipped, "
+            f"so the weights are still finite{size}. Paused — {hint} in Hyperparameters and press Apply, then press R "
+            "to restart from the seed: weights that have already blown up diverge again even at a lower rate."
         )
 
     # ----------------------------------------------------------------- settings
@@ -229,16 +272,22 @@ class MainWindow(QMainWindow):
         s = self.settings
         if (geometry := s.value("geometry")) is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1600, 960)
+        else:  # first launch: 1600 × 960, or the whole screen where that is smaller (a 1280 × 800 projector)
+            screen = QApplication.primaryScreen()
+            room = screen.availableGeometry() if screen is not None else None
+            self.resize(min(1600, room.width()) if room else 1600, min(960, room.height()) if room else 960)
         if (state := s.value("windowState")) is not None:
             self.restoreState(state)
         else:  # first launch: plots left, network centre, inspector right, in roughly 3 : 4 : 3
-            left, right = [self.docks[k] for k in ("loss", "gradients")], [self.docks["filters"], self.docks["parameters"]]
-            self.resizeDocks([left[0], right[0]], [480, 470], Qt.Orientation.Horizontal)
-            self.resizeDocks([right[0], right[1]], [520, 360], Qt.Orientation.Vertical)
+            d, w, h = self.docks, self.width(), self.height()
+            right = max(w * 3 // 10, 440)  # the parameter table's five columns at 11 pt, even on 1280 px
+            left = max(min(w * 3 // 10, w - right - 480), w // 5)  # the network keeps 480 px where it can
+            self.resizeDocks([d["loss"], d["filters"]], [left, right], Qt.Orientation.Horizontal)
+            # Left: the gradients dock holds two plots.  Right: the table's 11 rows fit without scrolling.
+            self.resizeDocks([d["loss"], d["gradients"]], [h * 45 // 100, h * 55 // 100], Qt.Orientation.Vertical)
+            self.resizeDocks([d["filters"], d["parameters"]], [h * 52 // 100, h * 48 // 100], Qt.Orientation.Vertical)
         mode = s.value("filterMode")
-        if isinstance(mode, str) and mode in ("weights", "gradient", "update"):
+        if isinstance(mode, str) and mode in ("weights", "gradient", "last update"):
             self.filter_panel.set_mode(mode)
         speed = s.value("speedLimit")
         if speed is not None:
@@ -264,17 +313,26 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-def run_app(config: TrainConfig, *, speed_limit: float | None = None) -> int:
-    """Open the window (paused at iteration 0, everything drawn) and run the event loop."""
+def run_app(config: TrainConfig, *, speed_limit: float | None = None, checkpoint: str | Path | None = None) -> int:
+    """Open the window (paused at iteration 0, or on `checkpoint`, everything drawn) and run the event loop."""
     app = QApplication.instance() or QApplication([])
+    style_application(app)
+    window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint)
+    window.show()
+    return app.exec()
+
+
+def style_application(app: QApplication) -> None:
+    """The app's look, before any window exists: also what the benchmark applies, since antialiasing
+    and the theme change what every frame costs to paint."""
     app.setApplicationName("lenet-viz")
-    pg.setConfigOptions(antialias=True)
+    from .theme import PLOT_BACKGROUND, PLOT_FOREGROUND, apply_theme
+
+    apply_theme(app)  # one dark surface for widgets and plots; tests keep Qt's defaults
+    pg.setConfigOptions(antialias=True, background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)  # before any plot
     style = RESOURCES / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text())
     icon = RESOURCES / "lenet-viz.svg"
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
-    window = MainWindow(config, speed_limit=speed_limit)
-    window.show()
-    return app.exec()

@@ -35,7 +35,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..data import DataError
-from ..training import ConfigError, Phase, Snapshot, StepStats, TrainConfig, Trainer
+from ..training import ConfigError, MetricHistory, Phase, Snapshot, StepStats, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class Update:
     error: str | None  # latest error message since the last drain
     reset: bool  # training restarted since the last drain: clear histories; `stats` are all newer
     config: TrainConfig | None  # the trainer's settings now (None before it is built); read-only
+    history: MetricHistory | None = None  # with `reset`: a checkpoint was loaded, adopt its history
 
 
 class TrainingWorker(QThread):
@@ -113,12 +114,14 @@ class TrainingWorker(QThread):
         self._phase_done: Phase | None = None
         self._error: str | None = None
         self._reset = False
+        self._history: MetricHistory | None = None  # the loaded run's curves, until drained
         self._notified = False
         self._rate: deque[tuple[float, int, int]] = deque()  # (time, iteration, samples_seen)
         # Worker thread only.
         self._period = 0.0  # seconds per iteration under the speed limit (0: unlimited)
         self._next_tick = 0.0
         self._last_snap = -math.inf
+        self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
 
     # ------------------------------------------------ commands (any thread, never block)
@@ -162,11 +165,14 @@ class TrainingWorker(QThread):
     def request_snapshot(self) -> None:
         self._commands.put(("snapshot", None))
 
-    def call(self, fn: Callable[[Trainer], Any]) -> int:
+    def call(self, fn: Callable[[Trainer], Any], *, replaces_state: bool = False) -> int:
         """Run `fn(trainer)` in the worker thread; returns a token that callFinished carries back
-        with fn's result.  If fn raises, errorOccurred fires instead and the worker pauses."""
+        with fn's result.  If fn raises, errorOccurred fires instead and the worker pauses.
+        `replaces_state`: fn swaps in another run (a checkpoint load), so the next drain() says
+        `reset` and carries a copy of the trainer's history: in the same drain as the stats, so
+        no stat of the old run can land in the new run's curves."""
         token = next(self._tokens)
-        self._commands.put(("call", (token, fn)))
+        self._commands.put(("call", (token, fn, replaces_state)))
         return token
 
     def stop(self) -> None:
@@ -189,6 +195,7 @@ class TrainingWorker(QThread):
             phase_done, self._phase_done = self._phase_done, None
             error, self._error = self._error, None
             reset, self._reset = self._reset, False
+            history, self._history = self._history, None
             self._notified = False
             running = self._running
             ips = sps = 0.0
@@ -197,7 +204,7 @@ class TrainingWorker(QThread):
                 if t1 > t0:
                     ips, sps = (i1 - i0) / (t1 - t0), (s1 - s0) / (t1 - t0)
             return Update(stats, snapshot, running, self._iteration, self._next_phase, phase_done,
-                          ips, sps, error, reset, self._cfg)
+                          ips, sps, error, reset, self._cfg, history)
 
     @property
     def running(self) -> bool:
@@ -243,7 +250,12 @@ class TrainingWorker(QThread):
         self._next_tick = time.perf_counter() + self._period
         stats = self._t.step()
         gap = max(self.snapshot_interval, min(self._snap_cost / self.snapshot_budget, MAX_SNAPSHOT_GAP_S))
-        self._finished(stats, publish=time.perf_counter() - self._last_snap >= gap)
+        now = time.perf_counter()
+        publish = now >= self._snap_due
+        if publish:  # due + gap, not now + gap: snapshots wait for an iteration's end, so "gap after
+            # the last one" lost half an iteration a frame (26 fps where 30 were asked, at 11 ms/it)
+            self._snap_due = self._snap_due + gap if self._snap_due + gap > now else now + gap
+        self._finished(stats, publish=publish)
 
     def _handle(self, name: str, arg: Any) -> None:
         try:
@@ -305,10 +317,13 @@ class TrainingWorker(QThread):
     def _do_snapshot(self, _: None) -> None:
         self._publish()
 
-    def _do_call(self, job: tuple[int, Callable[[Trainer], Any]]) -> None:
-        token, fn = job
+    def _do_call(self, job: tuple[int, Callable[[Trainer], Any], bool]) -> None:
+        token, fn, replaces_state = job
         result = fn(self._t)
-        self._publish()  # fn may have changed anything (a checkpoint load, say): show it first
+        if replaces_state:
+            self._restarted(history=self._t.history.copy())
+        else:
+            self._publish()  # fn may have changed anything: show it first
         self.callFinished.emit(token, result)
 
     def _do_stop(self, _: None) -> None:
@@ -353,11 +368,14 @@ class TrainingWorker(QThread):
         if notify:
             self.snapshotReady.emit()
 
-    def _restarted(self) -> None:
+    def _restarted(self, history: MetricHistory | None = None) -> None:
+        t = self._t
         with self._lock:
             self._stats.clear()  # iterations of the discarded run
             self._rate.clear()
-            self._reset = True
+            self._history = history
+            self._reset = True  # with the new position, so no drain sees a reset at the old one
+            self._iteration, self._next_phase, self._cfg = t.iteration, t.phase, t.config
         self._publish()
         self.resetDone.emit()
 

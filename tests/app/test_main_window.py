@@ -191,3 +191,13 @@ def test_real_process_runs_then_quits_cleanly():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert "QThread: Destroyed" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_first_launch_fits_the_screen_and_splits_plots_network_inspector(window):
+    """No saved layout: at most 1600 × 960 and never larger than the screen; plots | network | inspector."""
+    room = window.screen().availableGeometry()
+    assert window.width() <= min(1600, room.width()) and window.height() <= min(960, room.height())
+    left, right = window.docks["loss"].geometry(), window.docks["filters"].geometry()
+    centre = window.centralWidget().geometry()
+    assert left.right() < centre.left() and centre.right() < right.left()
+    assert window.docks["parameters"].geometry().top() > right.bottom()  # the table under the filters

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
 
-from lenet_viz.app.panels.feature_maps import LABEL_COLOR, MOSAICS, RIGHT_COLOR, WRONG_COLOR, FeatureMapPanel
+from lenet_viz.app.panels.feature_maps import LABEL_COLOR, MOSAICS, RIGHT_COLOR, ROWS, WRONG_COLOR, FeatureMapPanel
 from lenet_viz.data import load_dataset
 from lenet_viz.training.config import TrainConfig
 from lenet_viz.training.trainer import Trainer
@@ -122,3 +122,29 @@ def test_a_snapshot_showing_the_same_thing_is_skipped(panel, snapshot) -> None:
     assert panel.mosaic_items["conv1"].image is first
     panel.show(dataclasses.replace(snapshot, probe_index=8))
     assert panel.mosaic_items["conv1"].image is not first
+
+
+def test_maps_read_in_network_order_over_three_rows(panel) -> None:
+    """input + conv1 on top, the pools and conv2 below, the bars last: the maps get the space."""
+    panel.resize(640, 720)
+    panel.show()
+    rows = {key: r for r, keys in enumerate(ROWS) for key in keys}
+    assert sorted(rows) == sorted(GRIDS)
+    tops = {key: view.view.sceneBoundingRect().top() for key, view in panel.views.items()}
+    assert tops["input"] == pytest.approx(tops["conv1"], abs=1)
+    assert tops["pool1"] == pytest.approx(tops["conv2"], abs=1) == pytest.approx(tops["pool2"], abs=1)
+    assert tops["conv1"] < tops["pool1"]
+    bars_top = min(bar.mapRectToScene(bar.boundingRect()).top() for bar in panel.bars.values())
+    assert bars_top > tops["pool2"]
+    conv1 = panel.views["conv1"].view.sceneBoundingRect()
+    assert conv1.width() > 0.4 * 640  # conv1 takes a real share of the width, not a fifth of one row
+
+
+@pytest.mark.parametrize("width", [640, 470, 420])
+def test_the_scene_fits_the_view_at_the_narrowest_centre(panel, width) -> None:
+    """At 1280 px the centre is ~470 px: titles step down in size rather than push maps off the right."""
+    panel.resize(width, 640)
+    panel.show()
+    assert panel.graphics.ci.geometry().width() <= panel.graphics.viewport().width() + 1
+    for view in panel.views.values():
+        assert view.view.sceneBoundingRect().right() <= panel.graphics.viewport().width() + 1

@@ -159,3 +159,24 @@ def test_a_click_off_the_filters_emits_nothing(qtbot, inspector) -> None:
     with qtbot.assertNotEmitted(inspector.filter_clicked):
         # QPoint(0, 0) would mean "the centre" to QTest; (3, 3) is the black margin above the title
         qtbot.mouseClick(inspector.graphics.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(3, 3))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.16341, "0.1634"), (-0.16341, "-0.1634"), (0.0013, "0.0013"), (9.904e-4, "9.9e-4"), (-5.95e-5, "-6.0e-5"), (0.0, "0.0000")],
+)
+def test_format_number_is_the_tutorials_four_decimals_or_short_scientific(value, text) -> None:
+    assert format_number(value) == text
+
+
+def test_all_six_bias_values_fit_their_cells_in_a_480_px_dock(inspector, trainer) -> None:
+    inspector.resize(476, 420)
+    inspector.show()
+    run_until(trainer, Phase.BACKWARD)
+    inspector.show(trainer.snapshot())
+    table = inspector.bias_table
+    metrics = table.fontMetrics()
+    for r in range(2):
+        for c in range(6):
+            text = table.item(r, c).text()
+            assert metrics.horizontalAdvance(text) + 6 <= table.columnWidth(c), f"{text!r} is elided"

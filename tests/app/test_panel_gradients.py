@@ -128,3 +128,9 @@ def test_skips_unchanged_history_and_clears(panel, history, monkeypatch):
     assert all(len(original(c)[1]) == 0 for c in (*panel.grad_curves.values(), *panel.ratio_curves.values()))
     panel.show(history)
     assert len(original(panel.grad_curves["fc1"])[1]) == len(history)
+
+
+def test_axis_labels_are_plain_words(panel):
+    """A rotated "‖∇‖" was unreadable at axis size, and some fonts lack the glyphs."""
+    assert panel.grad_plot.getAxis("left").labelText == "gradient norm"
+    assert panel.ratio_plot.getAxis("left").labelText == "update / weight"

@@ -145,3 +145,21 @@ def test_hundred_thousand_iterations_render(panel, qtbot):
     x, y = data(panel.loss_curve)
     assert x[-1] == 100_000 and len(y) == len(h)
     assert not panel.grab().isNull()
+
+
+def test_no_title_row_until_training_diverges(panel):
+    panel.show()
+    assert not panel.plot.titleLabel.isVisible()  # the dock already says "Loss & accuracy"
+    h = MetricHistory()
+    h.append(stats(1, math.nan))
+    panel.show(h)
+    assert panel.plot.titleLabel.isVisible()
+
+
+def test_the_legend_reflows_instead_of_clipping(panel):
+    panel.show()
+    panel.resize(1200, 450)
+    assert panel.legend.columnCount == 4
+    panel.resize(420, 450)
+    assert panel.legend.columnCount == 2  # two entries a line, balanced
+    assert panel.legend.boundingRect().width() <= 420

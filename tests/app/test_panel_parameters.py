@@ -90,3 +90,15 @@ def test_before_any_phase_and_clear(panel, trainer):
     assert panel.table.rowCount() == 0
     panel.show(trainer.snapshot())
     assert panel.table.rowCount() == 11
+
+
+def test_names_shapes_and_counts_are_never_elided(panel, trainer):
+    panel.resize(470, 440)
+    panel.show()
+    panel.show(trainer.snapshot())
+    metrics = panel.table.fontMetrics()
+    for col in (0, 1, 2):
+        widest = max(metrics.horizontalAdvance(t) for t in column(panel, col))
+        icon = panel.table.iconSize().width() + 4 if col == 0 else 0
+        assert panel.table.columnWidth(col) >= widest + icon, f"column {col} is too narrow"
+    assert panel.table.horizontalHeaderItem(3).text() == "weight\nnorm"  # two short lines, not a clipped one

@@ -4,26 +4,57 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
+from PySide6.QtCore import QEvent, QRectF, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...training.types import Snapshot
+from .gradients import LAYER_COLORS
 from .mosaic import FrameGate, Grid, clamp_infinities, robust_levels, square_grid
 
 ACTIVATION_CMAP = "viridis"
 SEPARATOR_COLOR = "#505050"  # drawn under the mosaic; the NaN separators let it through
 HIGHLIGHT_COLOR = "#ff9f1c"
-LEGEND_MIN_WIDTH = 820
+SHAPE_COLOR = "#9aa0a8"  # the "6×28×28" part of a title: there, but quieter than the layer's name
 RIGHT_COLOR, WRONG_COLOR, LABEL_COLOR, BAR_COLOR = "#3cb44b", "#e6194b", "#4c9be8", "#8a8f98"
 
-#: (key, title, grid) of every image shown, left to right.
+
+def title_html(name: str, shape: str, layer: str | None = None) -> str:
+    """"conv1 → ReLU 6×28×28": the layer's name in its colour (the same in every panel), the shape quieter."""
+    if layer is not None:
+        name = f"<span style='color:{LAYER_COLORS[layer]}'>{name}</span>"
+    return f"{name} <span style='color:{SHAPE_COLOR}'>{shape}</span>" if shape else name
+
+
+#: (key, title, grid) of every image shown, in the network's order.
 MOSAICS: tuple[tuple[str, str, Grid], ...] = (
-    ("input", "input<br>1×32×32", Grid(1, 32, 32, cols=1, sep=0)),
-    ("conv1", "conv1 → ReLU<br>6×28×28", square_grid(6, 28, 28)),
-    ("pool1", "max pool<br>6×14×14", square_grid(6, 14, 14)),
-    ("conv2", "conv2 → ReLU<br>16×10×10", square_grid(16, 10, 10)),
-    ("pool2", "max pool<br>16×5×5", square_grid(16, 5, 5)),
+    ("input", title_html("input", "1×32×32"), Grid(1, 32, 32, cols=1, sep=0)),
+    ("conv1", title_html("conv1 → ReLU", "6×28×28", "conv1"), square_grid(6, 28, 28)),
+    ("pool1", title_html("max pool", "6×14×14"), square_grid(6, 14, 14)),
+    ("conv2", title_html("conv2 → ReLU", "16×10×10", "conv2"), square_grid(16, 10, 10)),
+    ("pool2", title_html("max pool", "16×5×5"), square_grid(16, 5, 5)),
 )
+
+#: The picture reads like the network, left to right and top to bottom: the probe and what
+#: conv1 makes of it (the maps a student studies, so the biggest), then the two pools and conv2,
+#: then the fully connected layers and the answer.  One row of five left the maps tiny.
+ROWS: tuple[tuple[str, ...], ...] = (("input", "conv1"), ("pool1", "conv2", "pool2"))
+#: (key, title, bar count, width share) of the bottom row; the counts are said under the bars.
+BAR_PLOTS = (
+    ("fc1", title_html("fc1 → ReLU", "", "fc1"), 120, 3),
+    ("fc2", title_html("fc2 → ReLU", "", "fc2"), 84, 3),
+    ("probabilities", "P(digit)", 10, 4),  # ten digits labelled large, and the colour legend under them
+)
+#: Height shares of the three rows when the panel is short.  When it is tall, a mosaic row
+#: stops growing once its maps fill the width (see `_fit_rows`) and the bars take the rest.
+ROW_STRETCH = (36, 30, 24)
+TITLE_HEIGHT = 24
+TITLE_POINT_SIZES = (11, 10, 9, 8)  # largest first; a title's width is its cell's minimum, so narrow panels step down
+PROBABILITIES_MIN_WIDTH = 185  # P(digit): ten bold digits and the colour legend under them
+BAR_AXIS_WIDTH = 40  # fixed: tick labels that change width ("5" → "0.25") would shift the bars every frame
+NOTE_SIZE = "9pt"  # the small print under the bars
+VIEW_PADDING = 0.02
+SPACING = 6
 
 
 class MosaicView:
@@ -34,7 +65,11 @@ class MosaicView:
 
     def __init__(self, layout: pg.GraphicsLayout, title: str, grid: Grid, colormap: str | pg.ColorMap | None) -> None:
         self.grid = grid
-        self.title = layout.addLabel(title, row=0, col=0, size="11pt")
+        layout.setContentsMargins(0, 0, 0, 0)  # Qt's default margins, nested, ate a fifth of the height
+        layout.setSpacing(0)
+        self.title = layout.addLabel(title, row=0, col=0, size=f"{TITLE_POINT_SIZES[0]}pt")
+        self.title.setMaximumHeight(TITLE_HEIGHT)
+        self.title.item.document().setDocumentMargin(1)  # Qt's 4-px text margin, on every side, widened each cell
         self.view = layout.addViewBox(row=1, col=0, lockAspect=True, enableMouse=False, enableMenu=False, invertY=True)
         h, w = grid.shape
         under = QGraphicsRectItem(QRectF(0, 0, w, h))
@@ -51,7 +86,7 @@ class MosaicView:
         self.frame.setZValue(10)
         self.frame.hide()
         self.view.addItem(self.frame)
-        self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.03)
+        self.view.setRange(xRange=(0, w), yRange=(0, h), padding=VIEW_PADDING)
         self.view.disableAutoRange()
 
     def show(self, maps: np.ndarray, levels: tuple[float, float]) -> None:
@@ -78,56 +113,105 @@ class FeatureMapPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        controls = QHBoxLayout()
-        self.probe_buttons: dict[str, QPushButton] = {}
-        for text, request in (("◀ Previous", "previous"), ("Next ▶", "next"), ("Random", "random")):
-            button = self.probe_buttons[request] = QPushButton(text)
-            button.clicked.connect(lambda _=False, r=request: self.probe_requested.emit(r))
-            controls.addWidget(button)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setContentsMargins(0, 0, 0, 0)
+        self.graphics.ci.setSpacing(SPACING)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(self._build_probe_line())
+        layout.addWidget(self.graphics, 1)
+        self._build_mosaics()
+        bar_titles = self._build_bars()
+        for r, stretch in enumerate(ROW_STRETCH):
+            self.graphics.ci.layout.setRowStretchFactor(r, stretch)
+        # Titles set their cell's minimum width: on a narrow centre they step down a size (see _fit_rows).
+        self._titles: dict[str, list[tuple[str, pg.LabelItem, str]]] = {
+            "mosaics": [(key, self.views[key].title, title) for key, title, _ in MOSAICS],
+            "bars": bar_titles,
+        }
+        self._title_widths = {key: label.itemRect().width() for group in self._titles.values() for key, label, _ in group}
+        self._title_sizes = dict.fromkeys(self._titles, TITLE_POINT_SIZES[0])
+        self.graphics.installEventFilter(self)
+        self._gate = FrameGate()
+        self._probe_ok: bool | None = None
+
+    def _build_probe_line(self) -> QHBoxLayout:
+        """The probe line first, its buttons after it, short: the line is what a class reads."""
+        line = QHBoxLayout()
         self.probe_label = QLabel("no probe yet")
+        self.probe_label.setObjectName("probeLabel")  # style.qss: larger and bold
         font = self.probe_label.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
         self.probe_label.setFont(font)
-        controls.addSpacing(12)
+        self.probe_label.setWordWrap(True)  # a narrow centre wraps the line instead of clipping it
         self.probe_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens a dock
-        controls.addWidget(self.probe_label, 1)
-        legend = "&nbsp;&nbsp;".join((swatch(RIGHT_COLOR, "right"), swatch(WRONG_COLOR, "wrong"), swatch(LABEL_COLOR, "label")))
-        self.legend = QLabel(f"P(digit) bars: {legend}")
-        controls.addWidget(self.legend)
+        line.addWidget(self.probe_label, 1)
+        line.addSpacing(8)
+        self.probe_buttons: dict[str, QPushButton] = {}
+        for text, request, tip in (
+            ("◀", "previous", "Probe with the previous held-out image"),
+            ("▶", "next", "Probe with the next held-out image"),
+            ("Random", "random", "Probe with a random held-out image"),
+        ):
+            button = self.probe_buttons[request] = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _=False, r=request: self.probe_requested.emit(r))
+            line.addWidget(button)
+        return line
 
-        self.graphics = pg.GraphicsLayoutWidget()
+    def _build_mosaics(self) -> None:
+        titles = {key: (title, grid) for key, title, grid in MOSAICS}
         self.views: dict[str, MosaicView] = {}
-        for col, (key, title, grid) in enumerate(MOSAICS):
-            cmap = None if key == "input" else ACTIVATION_CMAP  # None: plain grayscale, as the digit looks
-            self.views[key] = MosaicView(self.graphics.addLayout(row=0, col=col), title, grid, cmap)
+        self.mosaic_rows: list[pg.GraphicsLayout] = []
+        for r, keys in enumerate(ROWS):
+            row = self.graphics.addLayout(row=r, col=0)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.setSpacing(SPACING)
+            self.mosaic_rows.append(row)
+            for col, key in enumerate(keys):
+                title, grid = titles[key]
+                cmap = None if key == "input" else ACTIVATION_CMAP  # None: plain grayscale, as the digit looks
+                self.views[key] = MosaicView(row.addLayout(row=0, col=col), title, grid, cmap)
+                h, w = grid.shape
+                row.layout.setColumnStretchFactor(col, round(100 * w / h))  # equal heights, natural widths
         self.mosaic_items: dict[str, pg.ImageItem] = {k: v.item for k, v in self.views.items()}
         self.highlight_rect = self.views["conv1"].frame
 
+    def _build_bars(self) -> list[tuple[str, pg.LabelItem, str]]:
+        """fc1, fc2 and P(digit) as bar plots; returns the (key, label, html) of the titles that may shrink."""
         self.bars: dict[str, pg.BarGraphItem] = {}
-        plots = self.graphics.addLayout(row=1, col=0, colspan=len(MOSAICS))  # own columns: widths by bar count
-        for col, (key, title, n, stretch) in enumerate(
-            (("fc1", "fc1 → ReLU  (120)", 120, 5), ("fc2", "fc2 → ReLU  (84)", 84, 4), ("probabilities", "P(digit)", 10, 3))
-        ):
-            plot = plots.addPlot(row=0, col=col, title=title)
+        self.bar_row = plots = self.graphics.addLayout(row=len(ROWS), col=0)  # own columns: widths by bar count
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.setMinimumHeight(140)
+        titles = []
+        for col, (key, title, n, stretch) in enumerate(BAR_PLOTS):
+            plot = plots.addPlot(row=0, col=col)
+            plot.setTitle(title, size=f"{TITLE_POINT_SIZES[0]}pt")
+            plot.titleLabel.item.document().setDocumentMargin(1)
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             plot.setXRange(-0.7, n - 0.3, padding=0)
+            plot.getAxis("left").setWidth(BAR_AXIS_WIDTH)
             plots.layout.setColumnStretchFactor(col, stretch)
-            self.bars[key] = pg.BarGraphItem(x=np.arange(n), height=np.zeros(n), width=0.8, brush=BAR_COLOR, pen=None)
+            brush = LAYER_COLORS.get(key, BAR_COLOR)
+            self.bars[key] = pg.BarGraphItem(x=np.arange(n), height=np.zeros(n), width=0.8, brush=brush, pen=None)
             plot.addItem(self.bars[key])
+            if key != "probabilities":
+                plot.setLabel("bottom", f"{n} units", **{"font-size": NOTE_SIZE})
+                titles.append((key, plot.titleLabel, title))  # "P(digit)" is short: it keeps its size
         plot.setYRange(0, 1, padding=0.02)  # the probabilities: always on the same 0..1 scale
-        plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(10)]])
-        self.graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.graphics.ci.layout.setRowStretchFactor(1, 2)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)
-        layout.addWidget(self.graphics, 1)
-        self._gate = FrameGate()
-        self._probe_ok: bool | None = None
+        plot.setMinimumWidth(PROBABILITIES_MIN_WIDTH)
+        axis = plot.getAxis("bottom")
+        axis.setTicks([[(i, str(i)) for i in range(10)]])
+        digits = QFont(self.font())
+        digits.setPointSize(11)
+        digits.setBold(True)
+        axis.setTickFont(digits)  # the ten answers: the labels a class reads from the back row
+        legend = " ".join((swatch(RIGHT_COLOR, "right"), swatch(WRONG_COLOR, "wrong"), swatch(LABEL_COLOR, "label")))
+        plot.setLabel("bottom", legend, **{"font-size": NOTE_SIZE})  # the bar colours explained where the bars are
+        return titles
 
     def show(self, snapshot: Snapshot | None = None) -> None:  # type: ignore[override]
         """Draw `snapshot`; one showing the same thing as the last costs nothing.  No argument: QWidget.show()."""
@@ -157,14 +241,49 @@ class FeatureMapPanel(QWidget):
             self._probe_ok = ok
             self.probe_label.setStyleSheet(f"color: {RIGHT_COLOR if ok else WRONG_COLOR}")
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001
-        """The bar legend is a luxury: drop it when the probe line needs the room."""
-        self.legend.setVisible(event.size().width() >= LEGEND_MIN_WIDTH)
-        super().resizeEvent(event)
+    def eventFilter(self, watched, event) -> bool:  # noqa: ANN001, N802 - Qt's names
+        """Fit the rows to the view's new width before the view lays its scene out at that width."""
+        if watched is self.graphics and event.type() == QEvent.Type.Resize:
+            self._fit_rows(event.size().width() - 2 * self.graphics.frameWidth())
+        return super().eventFilter(watched, event)
+
+    def _fit_rows(self, inner: int) -> None:
+        """Cap each mosaic row at the height its maps can use at this width (they keep their aspect),
+        so spare height goes to the bars instead of black bands around the maps.  Runs on resize only."""
+        for row, keys in zip(self.mosaic_rows, ROWS):
+            aspect = sum(self.views[k].grid.shape[1] / self.views[k].grid.shape[0] for k in keys)
+            usable = inner - SPACING * (len(keys) - 1)
+            row.setMaximumHeight(TITLE_HEIGHT + usable / aspect + 4)
+        # The largest title size at which each line's titles fit side by side (else the scene
+        # outgrows the view and the right-hand maps are cut off, as on a 1280-px screen).
+        lines = {
+            "mosaics": [(keys, inner) for keys in ROWS],  # one size for all maps, row by row
+            "bars": [(("fc1", "fc2"), inner - PROBABILITIES_MIN_WIDTH - SPACING - 2 * BAR_AXIS_WIDTH)],
+        }
+        changed = False
+        for group, rows in lines.items():
+            size = largest_fitting_size([([self._title_widths[k] for k in keys], room) for keys, room in rows])
+            if size != self._title_sizes[group]:
+                self._title_sizes[group], changed = size, True
+                for _, label, html in self._titles[group]:
+                    label.setText(html, size=f"{size}pt")
+        if changed:  # QGraphicsGridLayout caches its minimum: make the view see the new one now
+            for layout in (*self.mosaic_rows, self.bar_row, self.graphics.ci):
+                layout.layout.invalidate()
 
     def highlight_filter(self, index: int | None) -> None:
         """Frame conv1 feature map `index` (the filter picked in the inspector); None hides the frame."""
         self.views["conv1"].mark(index)
+
+
+def largest_fitting_size(lines: list[tuple[list[float], float]]) -> int:
+    """The largest of TITLE_POINT_SIZES at which every line of titles, (widths at the largest size,
+    room), fits side by side; the smallest when none does."""
+    for pt in TITLE_POINT_SIZES:
+        scale = pt / TITLE_POINT_SIZES[0]
+        if all(sum(widths) * scale + SPACING * (len(widths) - 1) + 2 <= room for widths, room in lines):
+            return pt
+    return TITLE_POINT_SIZES[-1]
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

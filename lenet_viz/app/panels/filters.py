@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -31,12 +32,19 @@ MODES: dict[str, tuple[str, str, str]] = {
     "gradient": ("conv1.weight.grad", "grad", "conv1.weight.grad is None — run BACKWARD"),
     "last update": ("last update of conv1.weight  (after − before)", "update", "no update yet — run UPDATE"),
 }
-HOVER_HINT = "hover a filter to read a value · click it to find its feature map"
+HOVER_HINT = "hover: read a value · click: find its feature map"
 
 
 def format_number(v: float) -> str:
-    """Four decimals like the tutorial's prints, scientific where that would read 0.0000."""
-    return f"{v:+.4f}" if v == 0 or abs(v) >= 1e-3 or not np.isfinite(v) else f"{v:+.2e}"
+    """Four decimals and no "+" like the tutorial's prints, scientific where that would read 0.0000.
+
+    Scientific keeps two significant digits, as many as "0.0013" has, and drops the exponent's
+    padding zero ("9.9e-4"): six values must share one dock's width.
+    """
+    if v == 0 or abs(v) >= 1e-3 or not np.isfinite(v):
+        return f"{v:.4f}"
+    mantissa, exponent = f"{v:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 class FilterInspector(QWidget):
@@ -91,11 +99,24 @@ class FilterInspector(QWidget):
 
         self.value_label = QLabel(HOVER_HINT)
         self.value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Its text must never set the dock's minimum width (it pushed the plots off a 1280-px screen).
+        self.value_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.bias_table = QTableWidget(2, FILTERS.n)
         self.bias_table.setVerticalHeaderLabels(["bias", "bias.grad"])
         self.bias_table.setHorizontalHeaderLabels([f"filter {k}" for k in range(FILTERS.n)])
         self.bias_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.bias_table.setObjectName("biasTable")  # style.qss: tighter cells, so six values fit
+        small = self.bias_table.font()
+        small.setPointSizeF(small.pointSizeF() * 10 / 11)
+        self.bias_table.setFont(small)
+        self.bias_table.horizontalHeader().setFont(small)
+        self.bias_table.verticalHeader().setFont(small)
         self.bias_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.bias_table.horizontalHeader().setMinimumSectionSize(8)
+        self.bias_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.bias_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.bias_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.bias_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         for r in range(2):
             for c in range(FILTERS.n):
                 item = QTableWidgetItem("—")

@@ -7,9 +7,12 @@ and `HistoryPlotPanel`, the redraw-only-on-change base of this panel and LossPan
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ...model import LAYERS
@@ -23,6 +26,10 @@ LAYER_COLORS: dict[str, str] = {
     "fc2": "#f06292",  # pink
     "fc3": "#b39ddb",  # lavender
 }
+
+#: Axis numbers and legends: readable from the back of a room, small enough for a 1280-wide screen.
+TICK_POINT_SIZE = 10
+LEGEND_TEXT_SIZE = "10pt"
 
 #: The classic rule of thumb: each step should change a layer's weights by about 1/1000.
 HEALTHY_RATIO = 1e-3
@@ -59,16 +66,23 @@ def fast_curve(owner: pg.PlotItem | pg.ViewBox, pen, name: str | None = None, **
     return curve
 
 
+def readable_axes(plot: pg.PlotItem) -> None:
+    """Larger tick numbers than pyqtgraph's default (about 8 pt), once, at creation."""
+    font = QFont()
+    font.setPointSize(TICK_POINT_SIZE)
+    for name in ("left", "bottom", "right"):
+        plot.getAxis(name).setTickFont(font)
+
+
 def layer_pen(layer: str, width: float = 1.0) -> pg.QtGui.QPen:
     return pg.mkPen(LAYER_COLORS[layer], width=width)
 
 
 def legend_row(view: pg.GraphicsLayoutWidget, row: int, entries: dict[str, pg.PlotDataItem]) -> pg.LegendItem:
-    """A one-line legend in its own layout row, below the plots, so it never hides a curve.
-
-    Clicking an entry hides or shows its curve (pyqtgraph's legend does that).
+    """A legend in its own layout row, below the plots, so it never hides a curve; one line, until
+    `fit_legend` reflows it to a narrow panel.  Clicking an entry hides or shows its curve (pyqtgraph's legend does that).
     """
-    legend = pg.LegendItem(colCount=len(entries), labelTextSize="8pt", frame=False)
+    legend = pg.LegendItem(colCount=len(entries), labelTextSize=LEGEND_TEXT_SIZE, frame=False)
     view.addItem(legend, row=row, col=0)
     view.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter)
     for name, curve in entries.items():
@@ -77,6 +91,19 @@ def legend_row(view: pg.GraphicsLayoutWidget, row: int, entries: dict[str, pg.Pl
         color.setAlpha(255)  # faint curves still get a readable label
         legend.getLabel(curve).setText(name, color=color)
     return legend
+
+
+def fit_legend(legend: pg.LegendItem, width: float) -> None:
+    """As many entries a line as fit in `width` pixels (all on one line in a wide dock, two or three
+    lines in a narrow one) instead of clipping the last ones.  Called on resize, never per frame."""
+    spacing = legend.layout.horizontalSpacing() + 12  # sample-label gap, and a little air per column
+    # The text's own width: a label's geometry stretches to its column once the legend has reflowed.
+    widths = [sample.boundingRect().width() + label.itemRect().width() + spacing for sample, label in legend.items]
+    columns = len(widths)
+    while columns > 1 and sum(max(widths[c::columns]) for c in range(columns)) > width:
+        columns -= 1
+    rows = math.ceil(len(widths) / max(columns, 1))
+    legend.setColumnCount(max(math.ceil(len(widths) / rows), 1))  # 2 + 2, not 3 + 1
 
 
 class LogAxis(pg.AxisItem):
@@ -106,6 +133,12 @@ class HistoryPlotPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self._key: tuple | None = None
+        self.legend: pg.LegendItem | None = None  # set by subclasses; reflowed to the panel's width
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        if self.legend is not None and self.legend.items:
+            fit_legend(self.legend, event.size().width() - 16)
+        super().resizeEvent(event)
 
     def show(self, history: MetricHistory | None = None) -> None:  # type: ignore[override]
         """Redraw from `history`; cheap when it has not changed.  `show()` alone shows the widget."""
@@ -140,7 +173,9 @@ class GradientPanel(HistoryPlotPanel):
         )
         self.ratio_plot.setXLink(self.grad_plot)
         self.ratio_plot.setLabel("bottom", "iteration")  # the x axis is shared: label it once
-        for plot, ylabel in ((self.grad_plot, "‖∇‖"), (self.ratio_plot, "‖Δw‖ / ‖w‖")):
+        # Plain words: a rotated "‖∇‖" is unreadable at axis size and missing from some fonts.
+        for plot, ylabel in ((self.grad_plot, "gradient norm"), (self.ratio_plot, "update / weight")):
+            readable_axes(plot)
             plot.setLogMode(x=False, y=True)
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setLabel("left", ylabel)

@@ -7,11 +7,11 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from ...training.history import MetricHistory
-from .gradients import HistoryPlotPanel, fast_curve, finite_xy, legend_row
+from .gradients import HistoryPlotPanel, fast_curve, finite_xy, legend_row, readable_axes
 
 LOSS_COLOR = "#4fc3f7"
 ACCURACY_COLOR = "#ffd54f"
-TITLE = "Loss and accuracy"
+TITLE = None  # the dock says "Loss & accuracy"; the title row appears only to say that training diverged
 DIVERGED_TITLE = "<span style='color:#ff6e6e'>Training diverged: the loss is NaN/Inf (lower the learning rate)</span>"
 
 
@@ -21,6 +21,7 @@ class LossPanel(HistoryPlotPanel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=TITLE)
+        readable_axes(self.plot)
         self.plot.setLabel("left", "loss", color=LOSS_COLOR)
         self.plot.setLabel("bottom", "iteration")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
@@ -79,6 +80,8 @@ class LossPanel(HistoryPlotPanel):
     def _set_diverged(self, diverged: bool) -> None:
         if diverged != self._diverged:
             self._diverged = diverged
+            if not diverged:
+                self.plot.titleLabel.setText("")  # setTitle(None) only hides the text
             self.plot.setTitle(DIVERGED_TITLE if diverged else TITLE)
 
     def _sync_accuracy_view(self) -> None:

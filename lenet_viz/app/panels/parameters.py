@@ -14,6 +14,8 @@ from ...training.types import ParamRow, Snapshot
 from .gradients import LAYER_COLORS
 
 COLUMNS = ("name", "shape", "count", "weight norm", "grad norm")
+#: What the header shows: two lines where the words are wider than the numbers under them.
+HEADER_TEXT = ("name", "shape", "count", "weight\nnorm", "grad\nnorm")
 HEADER_TIPS = (
     "Parameter name, as model.named_parameters() gives it",
     "Tensor shape: out × in × kernel height × kernel width for conv weights, out × in for linear ones",
@@ -51,7 +53,7 @@ class ParameterTable(QWidget):
         self.header.setFont(bold)
         self.header.setContentsMargins(4, 2, 4, 2)
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels(HEADER_TEXT)
         for col, tip in enumerate(HEADER_TIPS):
             self.table.horizontalHeaderItem(col).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
@@ -59,7 +61,17 @@ class ParameterTable(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "conv…ight" still says which tensor
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header = self.table.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Names, shapes and counts never change after _build: sized to their text once there.  The
+        # norms change every frame: they share the rest (no per-frame re-measuring).
+        for col in range(len(COLUMNS)):
+            mode = QHeaderView.ResizeMode.Stretch if col in (3, 4) else QHeaderView.ResizeMode.Interactive
+            header.setSectionResizeMode(col, mode)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.header)
@@ -116,6 +128,11 @@ class ParameterTable(QWidget):
             self._set(r, 1, shape_text(p.shape))
             self._set(r, 2, f"{p.count:,}")
         self._set(len(rows), 0, "total")
+        self._set(len(rows), 2, f"{sum(p.count for p in rows):,}")
+        # Here, not in __init__: by now the stylesheet's font is in force.
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)  # 11 rows, no scrolling
+        for col in (0, 1, 2):
+            self.table.resizeColumnToContents(col)
 
     def _set(self, row: int, col: int, text: str) -> None:
         item = self.table.item(row, col)
