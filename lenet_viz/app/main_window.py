@@ -30,12 +30,16 @@ from .worker import TrainingWorker, Update
 log = logging.getLogger(__name__)
 
 DISPLAY_HZ = 30
+CLOSE_WAIT_MS = 5000  # a step ends in milliseconds; only loading data (a slow disk, MNIST) takes longer
 #: While training runs, the loss and gradient plots redraw at most this often each, on alternate
 #: frames.  One plot frame costs 10-20 ms of GUI time (setData on up to 16k points a curve, axes,
 #: grid, antialiased paths; see `python -m lenet_viz.bench`): both at 30 Hz saturated the GUI
 #: thread, starved its timers and, through the GIL, cut training to a third.  Paused or stepping,
 #: they draw at once.  The feature maps and filters keep the full DISPLAY_HZ.
 PLOT_HZ = 5
+#: Running, the status line changes at most this often: 30 Hz numbers cannot be read, and each new
+#: text re-laid out the status bar and the main window (~20 ms of GUI time a second).
+STATUS_HZ = 4
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SETTINGS = ("lenet-viz", "lenet-viz")
 
@@ -77,6 +81,7 @@ class MainWindow(QMainWindow):
         self.epoch = 0
         self._plot_due = 0.0  # running: when the next plot may redraw, and which one (see PLOT_HZ)
         self._plot_turn = 0
+        self._status_due = 0.0
 
         self.loss_panel = LossPanel()
         self.gradient_panel = GradientPanel()
@@ -238,6 +243,10 @@ class MainWindow(QMainWindow):
             self._plot_due = now + 0.5 / PLOT_HZ
 
     def _show_status(self, u: Update) -> None:
+        now = time.perf_counter()
+        if u.running and now < self._status_due:
+            return
+        self._status_due = now + 1 / STATUS_HZ
         fps = 0.0
         if len(self.frames) >= 2 and self.frames[-1] > self.frames[0]:
             recent = [t for t in self.frames if t > time.perf_counter() - 2]
@@ -308,8 +317,11 @@ class MainWindow(QMainWindow):
         """Stop the worker at any moment (running, paused, mid-phase) before the window goes."""
         self.timer.stop()
         self._save_settings()
-        if not self.worker.shutdown(5000):
-            log.error("the training thread did not stop within 5 s")
+        if not self.worker.shutdown(CLOSE_WAIT_MS):  # still building the trainer: loading data cannot be cut short
+            log.warning("closing: waiting for the training thread to finish loading its data")
+            self.hide()
+            while not self.worker.shutdown(1000):  # destroying a running QThread would abort the process
+                pass
         event.accept()
 
 

@@ -36,6 +36,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from ..data import DataError
 from ..training import ConfigError, MetricHistory, Phase, Snapshot, StepStats, TrainConfig, Trainer
+from . import gc_guard
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class TrainingWorker(QThread):
         self._last_snap = -math.inf
         self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
+        self._gc_held = False  # gc_guard: cyclic GC only in the GUI thread while this thread may run
 
     # ------------------------------------------------ commands (any thread, never block)
     def play(self) -> None:
@@ -180,11 +182,22 @@ class TrainingWorker(QThread):
         self._stop = True
         self._commands.put(("stop", None))
 
+    def start(self, *args: Any) -> None:
+        """QThread.start(), from the GUI thread; garbage is collected only there until shutdown()."""
+        if not self._gc_held:
+            self._gc_held = True
+            gc_guard.hold()
+        super().start(*args)
+
     def shutdown(self, timeout_ms: int = 2000) -> bool:
         """stop + quit + wait: True when the thread has ended (safe to destroy)."""
         self.stop()
         self.quit()
-        return self.wait(timeout_ms)
+        ended = self.wait(timeout_ms)
+        if ended and self._gc_held:
+            self._gc_held = False
+            gc_guard.release()
+        return ended
 
     # ------------------------------------------------------------- output (GUI thread)
     def drain(self) -> Update:
