@@ -2,8 +2,10 @@
 
 Ratios against a hand-written PyTorch loop, measured in one run on one configuration, tell
 whether the engine's observability (and the GUI's drawing) costs training speed.  Modules:
-`loops` (the bare and engine loops, fair scheduling), `report` (JSON and table), `runner`
-(the command line), and later `app` (the full GUI app, see `runner.APP_MODULE`).
+`loops` (the bare and engine loops, fair scheduling), `report` (JSON, table and goals), `runner`
+(the command line), `app` (the full GUI app offscreen: rate, stalls, fps, step latency, RSS;
+loaded through `app_hook`), `app_launch` (launch time and the long soak, in child processes)
+and `soak` (`python -m lenet_viz.bench.soak`, the long memory run).
 """
 
 from .runner import main

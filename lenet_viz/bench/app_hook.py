@@ -31,6 +31,9 @@ class AppBenchmark(Protocol):
 
 
 APP_MODULE = "lenet_viz.bench.app"
+#: The app's own torch thread count (`lenet-viz --threads`: "1 in the app"): one core trains,
+#: the other is left to the window.
+APP_THREADS = 1
 
 
 def load_app(skip: bool) -> tuple[AppBenchmark | None, str]:
@@ -65,3 +68,9 @@ def app_summary(blocks: list[Block], runs: list[dict[str, Any]], batch_size: int
     summary = rate_section(blocks, batch_size)
     rates = {k: summary[k] for k in ("iters_per_s", "samples_per_s", "ms_per_iter", "rounds")}
     return {**summary, **runs[middle], **rates, "runs": runs}
+
+
+def app_soak(module: AppBenchmark, iterations: int | None) -> dict[str, Any] | None:
+    """RSS over a long app run (--soak-iterations), from the optional `app.soak(iterations)`; else None."""
+    soak = getattr(module, "soak", None)
+    return soak(iterations) if iterations and soak is not None else None

@@ -16,7 +16,7 @@ import torch
 
 from .loops import Block, median
 
-SECTIONS = ("bare", "engine", "app")
+SECTIONS = ("bare", "engine", "app")  # the three contenders; "bare_at_app_threads" joins when it differs
 
 
 def rate_section(blocks: list[Block], batch_size: int) -> dict[str, Any]:
@@ -56,6 +56,15 @@ def cpu_ratio(section: dict[str, Any] | None, bare: dict[str, Any]) -> float | N
     return bare["cpu_ms_per_iter"] / section["cpu_ms_per_iter"]
 
 
+def worker_cpu_ratio(app: dict[str, Any] | None, bare: dict[str, Any]) -> float | None:
+    """Bare CPU per iteration over the app worker thread's: the throughput ratio the app would reach
+    with a core of its own for the window (GIL waits aside).  Only meaningful with 1 torch thread,
+    whose kernels run in the calling thread; steady when other processes take the cores."""
+    if app is None or app.get("worker_cpu_ms_per_iter") is None or bare.get("cpu_ms_per_iter") is None:
+        return None
+    return bare["cpu_ms_per_iter"] / app["worker_cpu_ms_per_iter"]
+
+
 def build_results(
     *,
     config: dict[str, Any],
@@ -67,9 +76,11 @@ def build_results(
     engine: dict[str, Any],
     app: dict[str, Any] | None,
     app_status: str,
+    app_threads: int | None = None,
+    bare_at_app_threads: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document; `threads_sweep` keys become strings because JSON keys are strings."""
-    return {
+    results: dict[str, Any] = {
         "config": config,
         "bench": bench,
         "machine": machine_info(),
@@ -80,12 +91,100 @@ def build_results(
         "engine": engine,
         "ratios": {
             "engine_over_bare": ratio(engine, bare),
-            "app_over_bare": ratio(app, bare),
+            "app_over_bare": ratio(app, bare_at_app_threads or bare),  # the same training, at the app's threads
+            "app_over_best_bare": ratio(app, bare),
+            "app_over_bare_worker_cpu": worker_cpu_ratio(app, bare_at_app_threads or bare),
             "engine_over_bare_cpu": cpu_ratio(engine, bare),
         },
         "app": app,
         "app_status": app_status,
+        "app_threads": app_threads,
+        "bare_at_app_threads": bare_at_app_threads,
     }
+    results["goals"] = goals(results) if app is not None else None
+    return results
+
+
+#: The issue's goals for the app: (label, where in the results, "min"/"max", bound).
+GOALS: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
+    ("app throughput / bare, same threads", ("ratios", "app_over_bare"), "min", 0.90),
+    ("GUI stall p99 (ms)", ("app", "gui_stall_ms", "p99"), "max", 16.0),
+    ("GUI stall max (ms)", ("app", "gui_stall_ms", "max"), "max", 50.0),
+    ("display (fps)", ("app", "display_fps"), "min", 30.0),
+    ("step -> all panels, median (ms)", ("app", "step_latency_ms", "median"), "max", 50.0),
+    ("step -> all panels, p95 (ms)", ("app", "step_latency_ms", "p95"), "max", 50.0),
+    ("RSS growth over the soak (MB)", ("app", "soak", "rss_mb", "growth"), "max", 50.0),
+    ("launch -> first window (s)", ("app", "launch_s"), "max", 3.0),
+)
+
+
+def _dig(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = results
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal with its measured value and whether it is met (None: not measured in this run)."""
+    out = []
+    for label, path, kind, bound in GOALS:
+        v = _dig(results, path)
+        met = None if v is None else (v >= bound if kind == "min" else v <= bound)
+        out.append({"goal": label, "measured": v, "bound": bound, "kind": kind, "met": met})
+    return out
+
+
+#: What `app_lines` prints beyond the goals (what `lenet_viz/bench/app.py` measures).
+APP_FIELDS = {"gui_stall_ms", "gui_busy_ms", "step_latency_ms", "rss_mb", "refresh_ms", "launch_breakdown_s", "threads",
+              "worker_cpu_ms_per_iter"}
+
+
+def app_lines(results: dict[str, Any]) -> list[str]:
+    """The app's own figures (median round) and the goals, for the table."""
+    a = results["app"]
+    if a is None:
+        return []
+    if not APP_FIELDS <= set(a):  # an app module that measured less: its goals only
+        return goal_lines(results)
+    g, u, st, rss = a["gui_stall_ms"], a["gui_busy_ms"], a["step_latency_ms"], a["rss_mb"]
+    names = {"loss_panel": "loss", "gradient_panel": "gradients", "feature_panel": "features",
+             "filter_panel": "filters", "parameter_panel": "params", "autograd_panel": "autograd",
+             "refresh": "refresh()"}
+    shows = "  ".join(f"{names.get(k, k)} {v['mean']:.1f} ({v['cpu_mean']:.1f})" for k, v in a["refresh_ms"].items())
+    b = a["launch_breakdown_s"]
+    lines = [
+        "",
+        f"app (median round, worker at {a['threads']} torch thread(s)): GUI stall p50 {g['p50']:.1f} / "
+        f"p99 {g['p99']:.1f} / max {g['max']:.1f} ms ({a['probe_ticks']} ticks of a 5 ms probe); "
+        f"display {a['display_fps']:.1f} fps "
+        f"(plots {a['plot_fps']:.1f}); GUI thread busy {100 * a['gui_cpu_share']:.0f} % of a core",
+        f"  GUI CPU per probe interval (the stall on an idle machine): p50 {u['p50']:.1f} / p99 {u['p99']:.1f} / "
+        f"max {u['max']:.1f} ms; worker CPU {a['worker_cpu_ms_per_iter']:.2f} ms/iteration "
+        f"(bare CPU / app worker CPU: {results['ratios']['app_over_bare_worker_cpu']:.3f})",
+        f"  step -> all panels: median {st['median']:.1f} ms, p95 {st['p95']:.1f} ms; RSS peak {rss['peak']:.0f} MB, "
+        f"growth {rss['growth']:+.1f} MB over {a['rss_over_iterations']} iterations",
+        f"  launch -> first window {a['launch_s']:.2f} s (interpreter {b['interpreter']:.2f}, imports "
+        f"{b['imports_and_qapp']:.2f}, window + first snapshot {b['window_and_first_snapshot']:.2f}, paint "
+        f"{b['first_paint']:.2f})",
+        f"  ms per show(), mean wall (CPU): {shows}",
+    ]
+    soak = a.get("soak")
+    if soak:
+        r = soak["rss_mb"]
+        verdict = "ok" if soak.get("ok") else "FAILED: " + "; ".join(soak.get("failures") or ["see the JSON"])
+        lines.append(f"  soak: {soak['iterations']:,} iterations, RSS {r['start']} -> {r['end']} MB "
+                     f"(peak {r['peak']}), growth {r['growth']} MB; {verdict}")
+    return lines + goal_lines(results)
+
+
+def goal_lines(results: dict[str, Any]) -> list[str]:
+    lines = ["", f"{'goal':38}{'measured':>10}  {'bound':>9}"]
+    for item in results.get("goals") or []:
+        v, verdict = item["measured"], {True: "met", False: "MISSED", None: "not measured"}[item["met"]]
+        sign = ">=" if item["kind"] == "min" else "<="
+        lines.append(f"{item['goal']:38}{'n/a' if v is None else f'{v:.2f}':>10}  {sign} {item['bound']:<6g} {verdict}")
+    return lines
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
@@ -108,9 +207,15 @@ def format_table(results: dict[str, Any]) -> str:
         "",
         f"{'':8}{'it/s':>10}{'samples/s':>12}{'ms/iter':>10}{'vs bare':>9}{'CPU ms/iter':>13}   rounds (it/s)",
     ]
-    ratios = {"bare": 1.0, "engine": results["ratios"]["engine_over_bare"], "app": results["ratios"]["app_over_bare"]}
-    for name in SECTIONS:
-        s = results[name]
+    rt = results["ratios"]
+    ratios = {"bare": 1.0, "engine": rt["engine_over_bare"], "app": rt["app_over_best_bare"]}
+    rows = {"bare": results["bare"], "engine": results["engine"]}
+    same = results.get("bare_at_app_threads")
+    if same is not None:  # the bare loop at the app's thread count, right above the app
+        rows[f"bare@{results['app_threads']}"] = same
+        ratios[f"bare@{results['app_threads']}"] = ratio(same, results["bare"])
+    rows["app"] = results["app"]
+    for name, s in rows.items():
         if s is None:
             lines.append(f"{name:8}{results['app_status']}")
             continue
@@ -124,9 +229,11 @@ def format_table(results: dict[str, Any]) -> str:
     lines += [
         "",
         "vs bare = rate / bare rate (1.000 = as fast)"
-        + ("" if cpu_ratio_value is None else f"; engine by CPU time: {cpu_ratio_value:.3f}"),
+        + ("" if cpu_ratio_value is None else f"; engine by CPU time: {cpu_ratio_value:.3f}")
+        + ("" if rt["app_over_bare"] is None else
+           f"; app vs bare at the app's {results.get('app_threads')} thread(s): {rt['app_over_bare']:.3f}"),
         f"engine includes its held-out evaluation ({e['eval_images']} images every {e['eval_every']} iterations; "
         f"the bare loop never evaluates): {e['timed_evaluations']} in the timed rounds at "
         f"{e['eval_ms']:.1f} ms each = {100 * e['eval_share']:.1f} % of engine time",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + app_lines(results))

@@ -15,7 +15,7 @@ import torch
 
 from ..data import DataError, Dataset, default_data_dir, load_dataset
 from ..training import ConfigError, LossKind, OptimizerKind, TrainConfig
-from .app_hook import app_contender, app_summary, load_app
+from .app_hook import APP_THREADS, app_contender, app_soak, app_summary, load_app
 from .loops import BareLoop, Block, Contender, EngineLoop, interleaved_rounds, sweep_threads, thread_choices
 from .report import build_results, format_table, rate_section, write_json
 
@@ -55,6 +55,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write results")
     p.add_argument("--quick", action="store_true", help="a tiny run (1 round, 1 thread) for tests and smoke checks")
     p.add_argument("--no-app", action="store_true", help="do not measure the full GUI app")
+    p.add_argument(
+        "--app-threads",
+        type=_positive,
+        help=f"the app worker's torch threads (default: --threads, else the app's own default, {APP_THREADS}); "
+        "the bare loop is also timed at this count, so the app is compared with the same training",
+    )
+    p.add_argument(
+        "--soak-iterations",
+        type=_positive,
+        metavar="N",
+        help="also run the app's memory soak (python -m lenet_viz.bench.soak) for N iterations: RSS growth",
+    )
     args = p.parse_args(argv)
     quick = args.quick
     args.iterations = args.iterations or (20 if quick else 500)
@@ -124,13 +136,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     bare.run(args.warmup)
     engine.run(args.warmup)
     engine.timed_evaluations = 0
-    contenders: dict[str, Contender] = {"bare": bare.run, "engine": engine.run}
+    contenders: dict[str, Contender] = {"bare": pinned(bare.run, threads), "engine": pinned(engine.run, threads)}
     app_module, app_status = load_app(args.no_app)
     app_runs: list[dict[str, Any]] = []
+    app_threads = args.app_threads or args.threads or APP_THREADS
     if app_module is not None:
-        contenders["app"] = app_contender(app_module, config, dataset, threads, app_runs)
-    blocks = interleaved_rounds({k: pinned(c, threads) for k, c in contenders.items()}, args.iterations, args.rounds)
+        if app_threads != threads:  # the app leaves a core to the window: compare it with the same training
+            bare_app = BareLoop(config.replace(threads=app_threads), dataset)
+            torch.set_num_threads(app_threads)
+            bare_app.run(args.warmup)
+            contenders["bare_app"] = pinned(bare_app.run, app_threads)
+        app_run = app_contender(app_module, config, dataset, app_threads, app_runs)
+        contenders["app"] = pinned(app_run, app_threads)
+    blocks = interleaved_rounds(contenders, args.iterations, args.rounds)
     bs = config.batch_size
+    app = None if app_module is None else app_summary(blocks["app"], app_runs, bs)
+    if app is not None:
+        app["soak"] = app_soak(app_module, args.soak_iterations)
     return build_results(
         config=config.to_dict(),
         bench={
@@ -141,14 +163,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "data_dir": str(args.data_dir),
             "dataset_reason": dataset.reason,
             "num_train": dataset.num_train,
+            "soak_iterations": args.soak_iterations,
         },
         dataset=dataset.name,
         threads_sweep=sweep,
         best_threads=threads,
         bare=rate_section(blocks["bare"], bs),
         engine=engine_summary(blocks["engine"], engine, dataset),
-        app=None if app_module is None else app_summary(blocks["app"], app_runs, bs),
+        app=app,
         app_status=app_status,
+        app_threads=app_threads,
+        bare_at_app_threads=rate_section(blocks["bare_app"], bs) if "bare_app" in blocks else None,
     )
 
 

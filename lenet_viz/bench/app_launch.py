@@ -1,0 +1,91 @@
+"""The app measures that need a fresh interpreter: launch → first drawn window, and the long soak.
+
+Launch is timed from outside: CLOCK_MONOTONIC (`time.perf_counter()` on Linux) is shared by
+processes, so the child's clock at its first painted snapshot minus ours just before spawning
+it includes interpreter start-up and every import, as a user's double-click would.  The child
+runs the real `run_app()` (theme, stylesheet, icon, default QSettings: pointed at a temporary
+XDG_CONFIG_HOME, so the user's layout is never read or written).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..training import TrainConfig
+
+TIMEOUT_S = 600.0
+
+#: Where `lenet_viz` is importable from, for the children (the repo root, or site-packages).
+ROOT = Path(__file__).resolve().parents[2]
+
+#: `lenet-viz --dataset D --data-dir X --threads T`, stopped at its first painted snapshot.
+LAUNCH_SCRIPT = """
+import time; T = [time.perf_counter()]
+import json, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from lenet_viz.app.main_window import MainWindow
+from lenet_viz.cli import main
+app = QApplication([]); T.append(time.perf_counter())
+def poll():
+    for w in app.topLevelWidgets():
+        if isinstance(w, MainWindow) and w.snapshot is not None:
+            T.append(time.perf_counter()); app.processEvents(); app.processEvents(); T.append(time.perf_counter())
+            print("LAUNCH", json.dumps(T), flush=True); w.close(); app.quit()
+timer = QTimer(); timer.timeout.connect(poll); timer.start(2)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def launch_args(config: TrainConfig) -> list[str]:
+    """The command line a user would type for this configuration (the rest are the app's defaults)."""
+    args = ["--dataset", config.dataset, "--threads", str(config.threads or 1)]
+    return args + (["--data-dir", config.data_dir] if config.data_dir else [])
+
+
+def launch(config: TrainConfig) -> dict[str, Any]:
+    """Seconds from spawning `python` to the first window with a snapshot drawn, and where they went."""
+    with tempfile.TemporaryDirectory(prefix="lenet-viz-launch-") as home:  # the app's QSettings go here
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": home}
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCH_SCRIPT, *launch_args(config)],
+            capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=ROOT,
+        )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("LAUNCH ")), None)
+    if line is None:
+        raise RuntimeError(f"app benchmark: the launch probe failed: {done.stderr.strip()[-500:]}")
+    t_start, t_imports, t_snapshot, t_painted = json.loads(line.split(" ", 1)[1])
+    return {
+        "launch_s": t_painted - start,
+        "launch_breakdown_s": {
+            "interpreter": t_start - start,
+            "imports_and_qapp": t_imports - t_start,
+            "window_and_first_snapshot": t_snapshot - t_imports,
+            "first_paint": t_painted - t_snapshot,
+        },
+    }
+
+
+def soak(iterations: int) -> dict[str, Any]:
+    """RSS over a long run of the app: `python -m lenet_viz.bench.soak` (its small, fast
+    configuration: the figure is memory per iteration, not speed), in a child of its own so
+    nothing the benchmark allocated counts."""
+    with tempfile.TemporaryDirectory(prefix="lenet-viz-soak-") as tmp:
+        out = Path(tmp) / "soak.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "lenet_viz.bench.soak", "--iterations", str(iterations), "--json", str(out)],
+            capture_output=True, text=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, cwd=ROOT,
+        )
+        if not out.is_file():
+            raise RuntimeError(f"app benchmark: the soak run failed: {done.stderr.strip()[-500:]}")
+        r = json.loads(out.read_text())
+    keep = ("ok", "failures", "iterations", "wall_s", "iters_per_s", "warmup_iterations", "rss_mb", "lost", "config")
+    return {k: r.get(k) for k in keep}
