@@ -134,6 +134,7 @@ class FeatureMapPanel(QWidget):
         self.graphics.installEventFilter(self)
         self._gate = FrameGate()
         self._probe_ok: bool | None = None
+        self._bar_tops: dict[str, float] = {}  # the fc1/fc2 y ranges on screen (see _fit_bars)
 
     def _build_probe_line(self) -> QHBoxLayout:
         """The probe line first, its buttons after it, short: the line is what a class reads."""
@@ -224,8 +225,10 @@ class FeatureMapPanel(QWidget):
         self.views["input"].show(snapshot.probe_image, robust_levels(snapshot.probe_image))
         for name in ("conv1", "pool1", "conv2", "pool2"):
             self.views[name].show(acts[name], robust_levels(acts[name]))
-        self.bars["fc1"].setOpts(height=_finite(acts["fc1"]))
-        self.bars["fc2"].setOpts(height=_finite(acts["fc2"]))
+        for key in ("fc1", "fc2"):
+            heights = _finite(acts[key])
+            self.bars[key].setOpts(height=heights)
+            self._fit_bars(key, heights)
         probs = _finite(acts["probabilities"])
         ok = snapshot.prediction == snapshot.probe_label
         brushes = [BAR_COLOR] * 10
@@ -240,6 +243,16 @@ class FeatureMapPanel(QWidget):
         if ok is not self._probe_ok:  # restyling is not free; only when right/wrong flips
             self._probe_ok = ok
             self.probe_label.setStyleSheet(f"color: {RIGHT_COLOR if ok else WRONG_COLOR}")
+
+    def _fit_bars(self, key: str, heights: np.ndarray) -> None:
+        """Grow the y range at once; shrink it only when the bars use under a third of it.  Autorange
+        re-laid both axes and re-ranged both views on every frame: about half of this panel's paint
+        time (~7 -> ~3.7 ms CPU a frame, measured offscreen)."""
+        top = float(heights.max(initial=0.0))
+        shown = self._bar_tops.get(key)
+        if shown is None or top > shown or top < shown / 3:
+            self._bar_tops[key] = shown = max(top * 1.25, 1e-3)
+            self.bars[key].getViewBox().setYRange(0, shown, padding=0)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: ANN001, N802 - Qt's names
         """Fit the rows to the view's new width before the view lays its scene out at that width."""

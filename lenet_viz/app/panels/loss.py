@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from ...training.history import MetricHistory
-from .gradients import HistoryPlotPanel, fast_curve, finite_xy, legend_row, readable_axes
+from .gradients import HistoryPlotPanel, cache_axes, fast_curve, finite_xy, legend_row, readable_axes
 
 LOSS_COLOR = "#4fc3f7"
 ACCURACY_COLOR = "#ffd54f"
@@ -22,6 +22,7 @@ class LossPanel(HistoryPlotPanel):
         super().__init__(parent)
         self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=TITLE)
         readable_axes(self.plot)
+        cache_axes(self.plot)
         self.plot.setLabel("left", "loss", color=LOSS_COLOR)
         self.plot.setLabel("bottom", "iteration")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
