@@ -28,7 +28,11 @@ def steps(qtbot, w: MainWindow, n: int) -> None:
     target = iteration_shown(w) + n
     for _ in range(n):
         w.worker.step_iteration()
-    qtbot.waitUntil(lambda: iteration_shown(w) == target and len(w.history) == target, timeout=LONG)
+    qtbot.waitUntil(  # the snapshot of `target` drawn too: it is published just after its stats
+        lambda: iteration_shown(w) == target and len(w.history) == target
+        and w.snapshot is not None and w.snapshot.iteration == target,
+        timeout=LONG,
+    )
 
 
 def finished(qtbot, w: MainWindow, start) -> object:
