@@ -26,9 +26,7 @@ import queue
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -37,32 +35,13 @@ from PySide6.QtCore import QObject, QThread, Signal
 from ..data import DataError
 from ..training import ConfigError, MetricHistory, Phase, Snapshot, StepStats, TrainConfig, Trainer
 from . import gc_guard
+from .updates import RateMeter, Update
 
 log = logging.getLogger(__name__)
 
-#: Seconds of history behind `Update.iters_per_s`.
-RATE_WINDOW_S = 2.0
 #: The snapshot budget never stretches the gap between running snapshots beyond this.
 MAX_SNAPSHOT_GAP_S = 0.25
 PROBE_MOVES = ("next", "previous", "random")
-
-
-@dataclass
-class Update:
-    """Everything that changed since the previous `drain()`; the caller owns it."""
-
-    stats: list[StepStats]  # every iteration completed since the last drain, in order
-    snapshot: Snapshot | None  # newest snapshot since the last drain (None: nothing new to draw)
-    running: bool
-    iteration: int  # completed iterations
-    next_phase: Phase  # the phase the trainer runs next
-    phase_done: Phase | None  # phase run by the latest step_phase() since the last drain
-    iters_per_s: float  # over the last RATE_WINDOW_S seconds of running; 0 while paused
-    samples_per_s: float
-    error: str | None  # latest error message since the last drain
-    reset: bool  # training restarted since the last drain: clear histories; `stats` are all newer
-    config: TrainConfig | None  # the trainer's settings now (None before it is built); read-only
-    history: MetricHistory | None = None  # with `reset`: a checkpoint was loaded, adopt its history
 
 
 class TrainingWorker(QThread):
@@ -117,7 +96,7 @@ class TrainingWorker(QThread):
         self._reset = False
         self._history: MetricHistory | None = None  # the loaded run's curves, until drained
         self._notified = False
-        self._rate: deque[tuple[float, int, int]] = deque()  # (time, iteration, samples_seen)
+        self._rate = RateMeter()
         # Worker thread only.
         self._period = 0.0  # seconds per iteration under the speed limit (0: unlimited)
         self._next_tick = 0.0
@@ -211,11 +190,7 @@ class TrainingWorker(QThread):
             history, self._history = self._history, None
             self._notified = False
             running = self._running
-            ips = sps = 0.0
-            if running and len(self._rate) >= 2:
-                (t0, i0, s0), (t1, i1, s1) = self._rate[0], self._rate[-1]
-                if t1 > t0:
-                    ips, sps = (i1 - i0) / (t1 - t0), (s1 - s0) / (t1 - t0)
+            ips, sps = self._rate.rates() if running else (0.0, 0.0)
             return Update(stats, snapshot, running, self._iteration, self._next_phase, phase_done,
                           ips, sps, error, reset, self._cfg, history)
 
@@ -354,10 +329,7 @@ class TrainingWorker(QThread):
         with self._lock:
             self._stats.append(stats)
             self._iteration, self._next_phase = stats.iteration, Phase.ZERO_GRAD
-            rate = self._rate
-            rate.append((now, stats.iteration, stats.samples_seen))
-            while now - rate[0][0] > RATE_WINDOW_S:
-                rate.popleft()
+            self._rate.add(now, stats.iteration, stats.samples_seen)
         if stats.diverged:
             self._set_running(False)
             self._publish()
