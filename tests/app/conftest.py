@@ -33,3 +33,17 @@ def _no_lenet_viz_thread_left_running():
             thread.quit()
             thread.wait(5000)
     assert not left, f"QThreads left running: {left}"
+
+
+@pytest.fixture
+def make_panel(qtbot):
+    """A panel widget owned by qtbot (closed and freed after the test), optionally at a realistic size."""
+
+    def make(cls, size: tuple[int, int] | None = None):
+        widget = cls()
+        qtbot.addWidget(widget)
+        if size is not None:
+            widget.resize(*size)
+        return widget
+
+    return make

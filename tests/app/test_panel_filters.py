@@ -18,10 +18,8 @@ def trainer() -> Trainer:
 
 
 @pytest.fixture
-def inspector(qtbot) -> FilterInspector:
-    w = FilterInspector()
-    qtbot.addWidget(w)
-    return w
+def inspector(make_panel) -> FilterInspector:
+    return make_panel(FilterInspector)
 
 
 def run_until(trainer: Trainer, phase: Phase) -> None:

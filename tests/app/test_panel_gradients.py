@@ -26,11 +26,8 @@ def history() -> MetricHistory:
 
 
 @pytest.fixture
-def panel(qtbot) -> GradientPanel:
-    widget = GradientPanel()
-    qtbot.addWidget(widget)
-    widget.resize(700, 450)
-    return widget
+def panel(make_panel) -> GradientPanel:
+    return make_panel(GradientPanel, (700, 450))
 
 
 def original(curve) -> tuple[np.ndarray, np.ndarray]:

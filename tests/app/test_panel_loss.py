@@ -23,11 +23,8 @@ def trained() -> Trainer:
 
 
 @pytest.fixture
-def panel(qtbot) -> LossPanel:
-    widget = LossPanel()
-    qtbot.addWidget(widget)
-    widget.resize(700, 450)
-    return widget
+def panel(make_panel) -> LossPanel:
+    return make_panel(LossPanel, (700, 450))
 
 
 def stats(iteration: int, loss: float, accuracy: float = 0.5) -> StepStats:

@@ -21,10 +21,8 @@ def trainer() -> Trainer:
 
 
 @pytest.fixture
-def panel(qtbot) -> ParameterTable:
-    widget = ParameterTable()
-    qtbot.addWidget(widget)
-    return widget
+def panel(make_panel) -> ParameterTable:
+    return make_panel(ParameterTable)
 
 
 def column(panel: ParameterTable, col: int) -> list[str]:
