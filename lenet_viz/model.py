@@ -6,10 +6,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .training.types import LAYERS  # noqa: F401 - layers that own parameters; defined torch-free for the GUI process
+
 #: The tutorial's input: one channel, 32x32 pixels.
 INPUT_SHAPE = (1, 32, 32)
-#: Layers that own parameters, in forward order (the user's names for them).
-LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
 
 
 class LeNet(nn.Module):

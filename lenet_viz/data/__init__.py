@@ -1,17 +1,21 @@
 """Where the digits come from: MNIST files, scikit-learn's bundled digits, or the tutorial's random tensors.
 
 Qt-free on purpose (a test enforces it): the engine and scripts load data without a display.
+Torch loads only when a source is used: the app's GUI process imports `DataError` from here
+and never trains, so it does not pay for torch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .dataset import DataError, Dataset
-from .digits import load_digits_dataset
-from .download import DEFAULT_MIRRORS, download_mnist
-from .mnist import MNIST_FILES, check_data_dir, default_data_dir, find_mnist_files, load_mnist
-from .random_data import load_random
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .errors import DataError
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
 
 __all__ = [
     "DEFAULT_MIRRORS",
@@ -23,6 +27,20 @@ __all__ = [
     "download_mnist",
     "load_dataset",
 ]
+
+#: Names re-exported from the submodules, imported on first use (PEP 562).
+_LAZY = {
+    "Dataset": "dataset", "load_digits_dataset": "digits", "DEFAULT_MIRRORS": "download", "download_mnist": "download",
+    "MNIST_FILES": "mnist", "check_data_dir": "mnist", "default_data_dir": "mnist", "find_mnist_files": "mnist",
+    "load_mnist": "mnist", "load_random": "random_data",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Accepted values of `load_dataset(name=...)`.
 SOURCES: tuple[str, ...] = ("auto", "mnist", "digits", "random")
@@ -36,6 +54,10 @@ def load_dataset(name: str = "auto", data_dir: str | Path | None = None, *, seed
     so the user learns their download is damaged. `seed` only affects the random source
     (the digits split is fixed so test accuracy is comparable across runs).
     """
+    from .digits import load_digits_dataset
+    from .mnist import MNIST_FILES, check_data_dir, default_data_dir, find_mnist_files, load_mnist
+    from .random_data import load_random
+
     key = name.strip().lower()
     if key not in SOURCES:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(SOURCES)}")

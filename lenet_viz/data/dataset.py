@@ -7,13 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-
-class DataError(Exception):
-    """A problem with the user's data (missing, corrupt, unreachable) worded for the user.
-
-    The message names the file or directory and says what to do; callers show it as-is
-    instead of a traceback.
-    """
+from .errors import DataError  # noqa: F401 - re-exported: every source raises it
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,24 @@
-"""The Qt-free engine: configure, train phase by phase, observe.  Usable from scripts and notebooks."""
+"""The Qt-free engine: configure, train phase by phase, observe.  Usable from scripts and notebooks.
+
+`Trainer` (and torch with it) loads on first use: the app's GUI process needs only the data
+types and never trains, so it starts without paying for torch.
+"""
+
+from typing import Any
 
 from .config import ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
 from .history import MetricHistory
-from .trainer import Trainer, resolve_device
-from .types import ACTIVATION_SHAPES, AutogradNode, ParamRow, Phase, Snapshot, StepStats
+from .types import ACTIVATION_SHAPES, AutogradNode, ParamRow, Phase, RunInfo, Snapshot, StepStats
 
 __all__ = [
     "ACTIVATION_SHAPES", "AutogradNode", "ConfigError", "LossKind", "MetricHistory", "OptimizerKind",
-    "ParamRow", "Phase", "Snapshot", "StepStats", "TrainConfig", "Trainer", "UpdateMode", "resolve_device",
+    "ParamRow", "Phase", "RunInfo", "Snapshot", "StepStats", "TrainConfig", "Trainer", "UpdateMode", "resolve_device",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Trainer", "resolve_device"):
+        from . import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
