@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--quiet", action="store_true", help="no progress lines")
     a = p.add_argument_group("app")
     a.add_argument("--speed-limit", type=float, default=None, metavar="IT/S", help="max iterations per second (default unlimited)")
+    a.add_argument("--train-in", choices=("process", "thread"), default="process", help="process (default): train in a child "
+                   "process, so drawing never slows training; thread: in the app's own process (for debugging)")
     c = p.add_argument_group("checkpoints")
     c.add_argument("--checkpoint", metavar="PATH", help="resume the run saved in PATH (app or headless); its settings "
                    "replace the training options above, except --device, --threads and --data-dir (this machine's)")
@@ -110,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_headless(config, args, parser, checkpoint)
     from .app.main_window import run_app  # Qt only when a window is wanted
 
-    return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint)
+    return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint, process=args.train_in == "process")
 
 
 def _download(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -1,8 +1,9 @@
 """File ▸ Open checkpoint… / Save checkpoint…: the dialogs here, the file work in the worker.
 
-Why this shape: the trainer belongs to the worker thread, so saving and loading run there
-through `worker.call` (between two commands, never in the middle of one); the GUI only asks
-for a path and reports the outcome.  A load is a `replaces_state` call: the worker hands the
+Why this shape: the trainer belongs to the worker (a child process, or a thread), so saving and
+loading run there through `worker.call`, between two commands, never in the middle of one (the
+jobs are picklable functions from `training.jobs`); the GUI only asks for a path and reports
+the outcome.  A load is a `replaces_state` call: the worker hands the
 loaded run's history over in the same drain as its stats, so the window's curves can never
 mix two runs.  Failures arrive as `errorOccurred` (a CheckpointError is worded for the user)
 and end up in the window's banner; the running state is untouched.  `save_to` / `open_from`
@@ -12,42 +13,20 @@ skip the dialogs, for tests and for `lenet-viz --checkpoint PATH`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
-from ..training import TrainConfig, Trainer
-from ..training.checkpoint import restore_checkpoint, save_checkpoint
+from ..training.jobs import CheckpointDone, open_job, save_job
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
 FILE_FILTER = "lenet-viz checkpoints (*.pt);;All files (*)"
 FOLDER_KEY = "checkpointFolder"
-
-
-@dataclass(frozen=True)
-class CheckpointDone:
-    """What a finished save or open reports to the GUI thread: plain values and a config copy."""
-
-    opened: bool  # False: saved
-    path: str
-    iteration: int
-    epoch: int
-    config: TrainConfig
-    dataset_text: str
-
-
-def _done(trainer: Trainer, path: Path, *, opened: bool) -> CheckpointDone:
-    ds = trainer.dataset
-    return CheckpointDone(
-        opened, str(path), trainer.iteration, trainer.epoch, trainer.config.replace(),
-        f"{ds.name}: {ds.num_train:,} train / {ds.num_test:,} held-out",
-    )
 
 
 class CheckpointActions(QObject):
@@ -86,21 +65,14 @@ class CheckpointActions(QObject):
     # ------------------------------------------------------------ file work
     def save_to(self, path: str | Path) -> int:
         """Save between two iterations (training goes on); returns the worker call's token."""
-        path = Path(path).expanduser()
-        return self._call(lambda t: _done(t, save_checkpoint(t, path), opened=False), replaces_state=False)
+        return self._call(save_job(path), replaces_state=False)
 
     def open_from(self, path: str | Path) -> int:
         """Pause, then resume the run saved in `path`; a bad file changes nothing."""
-        path = Path(path).expanduser()
         self.window.worker.pause()
+        return self._call(open_job(path), replaces_state=True)
 
-        def load(t: Trainer) -> CheckpointDone:
-            restore_checkpoint(t, path)
-            return _done(t, path, opened=True)
-
-        return self._call(load, replaces_state=True)
-
-    def _call(self, fn: Callable[[Trainer], CheckpointDone], *, replaces_state: bool) -> int:
+    def _call(self, fn: Callable[[Any], CheckpointDone], *, replaces_state: bool) -> int:
         token = self.window.worker.call(fn, replaces_state=replaces_state)
         self._tokens.add(token)
         return token

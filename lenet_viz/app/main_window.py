@@ -40,6 +40,9 @@ PLOT_HZ = 5
 #: Running, the status line changes at most this often: 30 Hz numbers cannot be read, and each new
 #: text re-laid out the status bar and the main window (~20 ms of GUI time a second).
 STATUS_HZ = 4
+#: Train in a child process, so painting never takes the GIL from training (see worker.py).
+#: The app tests switch it off for most windows: a thread starts faster and shows `worker.trainer`.
+TRAIN_IN_PROCESS = True
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SETTINGS = ("lenet-viz", "lenet-viz")
 
@@ -68,8 +71,9 @@ class Banner(QWidget):
 class MainWindow(QMainWindow):
     def __init__(
         self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None,
-        checkpoint: str | Path | None = None,
+        checkpoint: str | Path | None = None, process: bool | None = None,
     ) -> None:
+        """`process`: train in a child process (None: TRAIN_IN_PROCESS), else on a thread of this one."""
         super().__init__()
         self.setWindowTitle("lenet-viz — watching LeNet learn")
         self.settings = settings if settings is not None else QSettings(*SETTINGS)
@@ -111,10 +115,11 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["parameters"], self.docks["autograd"])
         self.tabifyDockWidget(self.docks["autograd"], self.docks["hyperparameters"])
         self.docks["parameters"].raise_()
-        self.status = QLabel("starting…")
+        self.status = QLabel("starting: loading the data and building LeNet…")
         self.statusBar().addPermanentWidget(self.status, 1)
 
-        self.worker = TrainingWorker(config=config, parent=self)
+        process = TRAIN_IN_PROCESS if process is None else process
+        self.worker = TrainingWorker(config=config, process=process, parent=self)
         self.worker.snapshotReady.connect(self.refresh)
         self.worker.ready.connect(self.refresh)
         self.worker.stateChanged.connect(self._on_state)
@@ -214,13 +219,12 @@ class MainWindow(QMainWindow):
             self.parameter_panel.show(snap)
             self.autograd_panel.show(snap)
             self.frames.append(time.perf_counter())
-        if update.config is not None and not self.dataset_text:
-            self.form.set_config(update.config)
-            trainer = self.worker.trainer
-            if trainer is not None:
-                ds = trainer.dataset
-                self.dataset_text = f"{ds.name}: {ds.num_train:,} train / {ds.num_test:,} held-out"
-                self.statusBar().showMessage(ds.reason, 8000)
+        if update.info is not None:  # the trainer was built, or replaced by another dataset's
+            if not self.dataset_text and update.config is not None:
+                self.form.set_config(update.config)
+            if update.info.describe() != self.dataset_text:
+                self.dataset_text = update.info.describe()
+                self.statusBar().showMessage(update.info.reason, 8000)
         if update.snapshot is not None:  # the snapshot knows exactly which phase produced it
             done = update.snapshot.last_phase
         else:
@@ -325,11 +329,13 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-def run_app(config: TrainConfig, *, speed_limit: float | None = None, checkpoint: str | Path | None = None) -> int:
+def run_app(
+    config: TrainConfig, *, speed_limit: float | None = None, checkpoint: str | Path | None = None, process: bool = True,
+) -> int:
     """Open the window (paused at iteration 0, or on `checkpoint`, everything drawn) and run the event loop."""
     app = QApplication.instance() or QApplication([])
     style_application(app)
-    window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint)
+    window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process)
     window.show()
     return app.exec()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from ..training import MetricHistory, Phase, Snapshot, StepStats, TrainConfig
+from ..training import MetricHistory, Phase, RunInfo, Snapshot, StepStats, TrainConfig
 
 #: Seconds of history behind `Update.iters_per_s`.
 RATE_WINDOW_S = 2.0
@@ -27,6 +27,7 @@ class Update:
     reset: bool  # training restarted since the last drain: clear histories; `stats` are all newer
     config: TrainConfig | None  # the trainer's settings now (None before it is built); read-only
     history: MetricHistory | None = None  # with `reset`: a checkpoint was loaded, adopt its history
+    info: RunInfo | None = None  # the trainer was built or replaced: what it trains on
 
 
 class RateMeter:

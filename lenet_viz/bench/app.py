@@ -15,7 +15,7 @@ size, lets it train flat out with every panel drawing, and reads:
   wall and CPU time of each panel's `show()`, so a slow frame names its panel;
 - step latency: paused, press N (the Step action) and time until the window's snapshot, the
   loss curve and the gradient curves all hold the new iteration and pending paints are done;
-- RSS over the round (`soak.rss_mb`), and launch time and the long soak in child processes
+- RSS over the round (`soak.app_rss_mb`: the GUI process plus the training process), and launch time and the long soak in child processes
   (`app_launch`; launch once per process: it does not vary by round).
 """
 
@@ -34,7 +34,8 @@ import numpy as np
 from ..data import Dataset
 from ..training import StepStats, TrainConfig
 from .app_launch import TIMEOUT_S, launch, soak
-from .soak import rss_mb
+from ..training import jobs
+from .soak import app_rss_mb
 
 __all__ = ["measure", "soak", "AppRun", "stall_stats"]
 
@@ -160,7 +161,7 @@ class AppRun:
 
     def mark(self) -> tuple[float, int, float]:
         """(time, iteration, worker-thread CPU s), read in the worker between two iterations."""
-        token = self.window.worker.call(lambda t: (time.perf_counter(), t.iteration, time.thread_time()))
+        token = self.window.worker.call(jobs.clock_mark)
         self.wait(lambda: token in self._marks, "benchmark marker from the worker")
         return self._marks.pop(token)
 
@@ -174,7 +175,7 @@ class AppRun:
         that real one) in the window's history, so the plots draw what a long session draws."""
         w = self.window
         w.actions_by_name["step"].trigger()
-        token = w.worker.call(lambda t: t.last_stats)
+        token = w.worker.call(jobs.last_stats)
         self.wait(lambda: token in self._marks and len(w.history) > 0, "the first iteration")
         real = self._marks.pop(token)
         rng = np.random.default_rng(0)
@@ -199,7 +200,7 @@ class AppRun:
         self.wait(lambda: time.perf_counter() >= warm_until and self.iteration() > 0, "warm-up")
         lateness: list[float] = []
         busy: list[float] = []  # GUI-thread CPU ms per probe interval: the stall on an idle machine
-        rss = [rss_mb()]
+        rss = [app_rss_mb(w.worker)]
         last = [time.perf_counter(), time.thread_time()]
 
         def probe() -> None:
@@ -208,7 +209,7 @@ class AppRun:
             busy.append((cpu - last[1]) * 1000)
             last[:] = [now, cpu]
             if len(lateness) % 20 == 0:
-                rss.append(rss_mb())
+                rss.append(app_rss_mb(w.worker))
 
         t0, i0, worker_cpu0 = self.mark()
         cpu0, gui_cpu0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
@@ -217,15 +218,18 @@ class AppRun:
         self.timing = False
         t1, i1, worker_cpu1 = self.mark()
         cpu, gui_cpu, wall = time.process_time() - cpu0, time.thread_time() - gui_cpu0, time.perf_counter() - wall0
-        rss.append(rss_mb())
+        if w.worker.process:  # training CPU is the other process's: add its training thread
+            cpu += worker_cpu1 - worker_cpu0
+        rss.append(app_rss_mb(w.worker))
         w.worker.pause()
         n, secs = i1 - i0, t1 - t0
         rate = n / secs
+        config = w.last_update.config  # type: ignore[union-attr]
         return {
             "iters_per_s": rate,
-            "samples_per_s": rate * w.worker.trainer.config.batch_size,  # type: ignore[union-attr]
+            "samples_per_s": rate * config.batch_size,
             "timed_iterations": n,
-            "cpu_ms_per_iter": cpu / n * 1000,  # both threads: what training in the app costs the machine
+            "cpu_ms_per_iter": cpu / n * 1000,  # GUI and training: what training in the app costs the machine
             "worker_cpu_ms_per_iter": (worker_cpu1 - worker_cpu0) / n * 1000,
             "gui_cpu_share": gui_cpu / wall,  # of one core, spent by the GUI thread while training
             "gui_stall_ms": stall_stats(lateness),
@@ -237,7 +241,8 @@ class AppRun:
             "rss_mb": {"start": rss[0], "peak": max(rss), "end": rss[-1], "growth": rss[-1] - rss[0]},
             "rss_over_iterations": n,
             "history_points": {"start": HISTORY_POINTS + 1, "end": len(w.history), "stride": w.history.stride},
-            "threads": w.worker.trainer.config.threads,  # type: ignore[union-attr]
+            "threads": config.threads,
+            "training_in": "process" if w.worker.process else "thread",
         }
 
     def step_latency(self, repeats: int) -> dict[str, float]:

@@ -33,16 +33,22 @@ from typing import Any
 DEFAULT_CONFIG = dict(dataset="random", batch_size=8, threads=1, eval_every=200, eval_samples=128, seed=0)
 
 
-def rss_mb() -> float:
-    """Resident set size of this process in MB, from /proc (Linux); NaN where there is none."""
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size of a process (this one by default) in MB, from /proc (Linux); NaN where there is none."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return float("nan")
+
+
+def app_rss_mb(worker: Any) -> float:
+    """The app's whole footprint: this (GUI) process plus its training process, if it has one."""
+    pid = worker.child_pid
+    return rss_mb() + (rss_mb(pid) if pid is not None else 0.0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -177,7 +183,7 @@ class Soak:
     def _warm(self) -> None:
         gc.collect()
         self.t_warm, self.it_warm = time.perf_counter(), self.iteration
-        self.rss_warm = rss_mb()
+        self.rss_warm = app_rss_mb(self.window.worker)
         self.gc_warm = len(gc.get_objects())
         if self.args.tracemalloc:
             import tracemalloc
@@ -186,7 +192,7 @@ class Soak:
             self.snapshot_warm = tracemalloc.take_snapshot()
 
     def sample(self) -> None:
-        self.samples.append((round(time.perf_counter() - self.t0, 2), self.iteration, round(rss_mb(), 1)))
+        self.samples.append((round(time.perf_counter() - self.t0, 2), self.iteration, round(app_rss_mb(self.window.worker), 1)))
         self.write(self.results())
 
     def _finish(self) -> None:
@@ -194,10 +200,12 @@ class Soak:
         self.sampler.stop()
         self.window.worker.pause()
         self.t_end = time.perf_counter()
+        memory = app_rss_mb(self.window.worker)  # while the training process still exists
         self.window.close()  # stops and waits for the worker
         self.window.refresh()  # whatever the worker produced after the last timer tick
         self.finished = True
-        self.sample()
+        self.samples.append((round(self.t_end - self.t0, 2), self.iteration, round(memory, 1)))
+        self.write(self.results())
         self.app.quit()
 
     # ------------------------------------------------------------------ results
@@ -246,7 +254,8 @@ class Soak:
         gc.collect()
         out["gc_objects"]["end"] = len(gc.get_objects())
         trainer = self.window.worker.trainer  # the thread has ended: safe to read
-        engine_iteration = trainer.iteration if trainer is not None else None
+        last = self.window.last_update  # a training process: the position its last message reported
+        engine_iteration = trainer.iteration if trainer is not None else last.iteration if last else None
         out["engine_iteration"] = engine_iteration
         out["lost"] = (engine_iteration or 0) - self.received + self.gaps  # must be 0
         if self.snapshot_warm is not None:

@@ -32,6 +32,9 @@ class Phase(Enum):
         return order[(order.index(self) + 1) % len(order)]
 
 
+#: LeNet's layers with parameters, in forward order: the keys of per-layer stats and plots.
+LAYERS: tuple[str, ...] = ("conv1", "conv2", "fc1", "fc2", "fc3")
+
 #: Activation names of a Snapshot, in forward order, with their shapes for one image.
 ACTIVATION_SHAPES: dict[str, tuple[int, ...]] = {
     "conv1": (6, 28, 28),
@@ -104,3 +107,22 @@ class Snapshot:
     autograd: AutogradNode | None  # graph of the last loss; None before the first loss
     loss: float | None  # loss of the current (or last) iteration
     lr: float
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run trains on, for the status line: sent when the trainer is built or replaced."""
+
+    dataset: str  # e.g. "MNIST"
+    num_train: int
+    num_test: int
+    reason: str  # why this dataset (auto found MNIST, fell back to digits, ...)
+    device: str
+
+    @classmethod
+    def of(cls, trainer) -> "RunInfo":  # noqa: ANN001 - a Trainer; typed loosely to keep torch out of here
+        ds = trainer.dataset
+        return cls(ds.name, ds.num_train, ds.num_test, ds.reason, str(trainer.device))
+
+    def describe(self) -> str:
+        return f"{self.dataset}: {self.num_train:,} train / {self.num_test:,} held-out"

@@ -47,3 +47,12 @@ def make_panel(qtbot):
         return widget
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _train_on_a_thread(request, monkeypatch):
+    """Windows train on a thread of the test process (starts in milliseconds, and tests can read
+    `worker.trainer`), except in tests marked `train_in_process`, which check the app's real setup."""
+    from lenet_viz.app import main_window
+
+    monkeypatch.setattr(main_window, "TRAIN_IN_PROCESS", request.node.get_closest_marker("train_in_process") is not None)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import time
 
 import pytest
 
 from lenet_viz.app.worker import TrainingWorker, Update
-from lenet_viz.training import Phase, TrainConfig, Trainer
+from lenet_viz.training import Phase, TrainConfig, Trainer, jobs
 
 FAST = TrainConfig(dataset="random", batch_size=16)
 LONG = 60_000  # ms; generous because the first Trainer of a session pays for lazy imports
+
+
+#: Run a test with the loop on a QThread and in a child process (as the app runs it).
+BOTH = pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
 
 
 @pytest.fixture
@@ -37,7 +42,7 @@ def make_worker(qtbot):
 
 def command(qtbot, worker: TrainingWorker, send) -> Update:
     """Send a command that ends with a fresh snapshot; return what the GUI would drain then."""
-    ask(qtbot, worker, lambda t: None)  # a barrier: earlier commands' signals are delivered
+    ask(qtbot, worker, jobs.iteration)  # a barrier: earlier commands' signals are delivered
     worker.drain()
     with qtbot.waitSignal(worker.snapshotReady, timeout=LONG):
         send()
@@ -70,7 +75,7 @@ def record(signal) -> list[tuple]:
 
 
 def ask(qtbot, worker: TrainingWorker, fn):
-    """Run fn(trainer) in the worker thread (the GUI thread must not read the live trainer)."""
+    """Run fn(trainer) where training runs (the GUI thread must not read the live trainer)."""
     with qtbot.waitSignal(worker.callFinished, timeout=LONG) as blocker:
         token = worker.call(fn)
     assert blocker.args[0] == token
@@ -78,11 +83,12 @@ def ask(qtbot, worker: TrainingWorker, fn):
 
 
 def trainer_iteration(qtbot, worker: TrainingWorker) -> int:
-    return ask(qtbot, worker, lambda t: t.iteration)
+    return ask(qtbot, worker, jobs.iteration)
 
 
-def test_step_iteration_from_paused_advances_exactly_one(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_step_iteration_from_paused_advances_exactly_one(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     update = command(qtbot, worker, worker.step_iteration)
     assert [s.iteration for s in update.stats] == [1]
     assert update.snapshot is not None and update.snapshot.iteration == 1
@@ -98,8 +104,9 @@ def test_prebuilt_trainer_is_driven_in_the_worker(qtbot, make_worker):
     assert update.config is worker.trainer.config
 
 
-def test_step_phase_walks_the_phases_in_order(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_step_phase_walks_the_phases_in_order(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     for phase in Phase:
         update = command(qtbot, worker, worker.step_phase)
         snap = update.snapshot
@@ -118,8 +125,9 @@ def test_step_phase_walks_the_phases_in_order(qtbot, make_worker):
     assert update.snapshot.last_phase is Phase.ZERO_GRAD and update.snapshot.conv1_grad is None
 
 
-def test_pause_really_holds(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_pause_really_holds(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     play_until(qtbot, worker, 6)
     pause(qtbot, worker)
     held = worker.drain()
@@ -132,8 +140,9 @@ def test_pause_really_holds(qtbot, make_worker):
     assert trainer_iteration(qtbot, worker) == frozen
 
 
-def test_toggle_flips_between_running_and_paused(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_toggle_flips_between_running_and_paused(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     with qtbot.waitSignal(worker.stateChanged, timeout=LONG) as blocker:
         worker.toggle()
     assert blocker.args == [True]
@@ -142,8 +151,9 @@ def test_toggle_flips_between_running_and_paused(qtbot, make_worker):
     assert blocker.args == [False] and not worker.drain().running
 
 
-def test_no_stats_are_dropped(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_no_stats_are_dropped(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     seen = play_until(qtbot, worker, 300)
     pause(qtbot, worker)
     seen.extend(worker.drain().stats)
@@ -151,8 +161,9 @@ def test_no_stats_are_dropped(qtbot, make_worker):
     assert len(seen) >= 300
 
 
-def test_drain_reports_throughput_while_running(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_drain_reports_throughput_while_running(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     worker.play()
     qtbot.waitUntil(lambda: worker.drain().iters_per_s > 0, timeout=LONG)
     update = worker.drain()
@@ -161,8 +172,9 @@ def test_drain_reports_throughput_while_running(qtbot, make_worker):
     assert worker.drain().iters_per_s == 0
 
 
-def test_speed_limit_bounds_the_rate(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_speed_limit_bounds_the_rate(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     limit = 5.0
     worker.set_speed_limit(limit)
     seen = play_until(qtbot, worker, 1)
@@ -179,8 +191,9 @@ def test_speed_limit_bounds_the_rate(qtbot, make_worker):
         worker.set_speed_limit(-1)
 
 
-def test_apply_config_mid_iteration_waits_for_the_boundary(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_apply_config_mid_iteration_waits_for_the_boundary(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     command(qtbot, worker, worker.step_phase)  # zero_grad
     command(qtbot, worker, worker.step_phase)  # forward
     update = command(qtbot, worker, lambda: worker.apply_config(FAST.replace(lr=0.05)))
@@ -191,8 +204,9 @@ def test_apply_config_mid_iteration_waits_for_the_boundary(qtbot, make_worker):
     assert [s.lr for s in following.stats] == [pytest.approx(0.05)]
 
 
-def test_apply_config_that_restarts_reports_a_reset(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_apply_config_that_restarts_reports_a_reset(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     command(qtbot, worker, worker.step_iteration)
     with qtbot.waitSignal(worker.resetDone, timeout=LONG):
         worker.apply_config(FAST.replace(seed=1))
@@ -200,8 +214,9 @@ def test_apply_config_that_restarts_reports_a_reset(qtbot, make_worker):
     assert update.reset and update.iteration == 0 and update.config.seed == 1
 
 
-def test_reset_pauses_and_starts_over(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_reset_pauses_and_starts_over(qtbot, make_worker, process):
+    worker = make_worker(process=process)
     play_until(qtbot, worker, 3)
     with qtbot.waitSignal(worker.resetDone, timeout=LONG):
         worker.reset()
@@ -212,13 +227,14 @@ def test_reset_pauses_and_starts_over(qtbot, make_worker):
     assert [s.iteration for s in update.stats] == [1] and not update.reset
 
 
-def test_probe_choices(qtbot, make_worker):
-    worker = make_worker()
+@BOTH
+def test_probe_choices(qtbot, make_worker, process):
+    worker = make_worker(process=process)
 
     def probe(which) -> int:
         return command(qtbot, worker, lambda: worker.set_probe(which)).snapshot.probe_index
 
-    num_probes = ask(qtbot, worker, lambda t: t.num_probes)
+    num_probes = ask(qtbot, worker, operator.attrgetter("num_probes"))
     assert probe(5) == 5
     assert probe("next") == 6
     assert probe("previous") == 5
@@ -247,8 +263,9 @@ def test_exception_in_worker_is_reported_and_pauses(qtbot, make_worker, caplog):
     assert [s.iteration for s in update.stats][-1] == done + 1
 
 
-def test_construction_error_is_reported_and_the_thread_ends(qtbot, tmp_path):
-    worker = TrainingWorker(config=TrainConfig(dataset="mnist", data_dir=str(tmp_path)))
+@BOTH
+def test_construction_error_is_reported_and_the_thread_ends(qtbot, tmp_path, process):
+    worker = TrainingWorker(config=TrainConfig(dataset="mnist", data_dir=str(tmp_path)), process=process)
     ready, errors = record(worker.ready), record(worker.errorOccurred)
     try:
         with qtbot.waitSignal(worker.finished, timeout=LONG):
@@ -261,8 +278,9 @@ def test_construction_error_is_reported_and_the_thread_ends(qtbot, tmp_path):
         assert worker.shutdown(2000)
 
 
-def test_divergence_pauses_and_says_where(qtbot, make_worker):
-    worker = make_worker(TrainConfig(dataset="random", batch_size=16, lr=10, loss="mse"))
+@BOTH
+def test_divergence_pauses_and_says_where(qtbot, make_worker, process):
+    worker = make_worker(TrainConfig(dataset="random", batch_size=16, lr=10, loss="mse"), process=process)
     seen: list = []
     with qtbot.waitSignal(worker.diverged, timeout=LONG) as blocker:
         worker.play()
@@ -293,8 +311,9 @@ def test_snapshot_ready_is_not_reemitted_until_drained(qtbot, make_worker):
 
 
 @pytest.mark.parametrize("state", ["running", "paused", "mid-phase", "speed-limited"])
-def test_shutdown_from_any_state(qtbot, make_worker, state):
-    worker = make_worker()
+@BOTH
+def test_shutdown_from_any_state(qtbot, make_worker, state, process):
+    worker = make_worker(process=process)
     if state == "running":
         play_until(qtbot, worker, 2)
     elif state == "mid-phase":
@@ -306,3 +325,48 @@ def test_shutdown_from_any_state(qtbot, make_worker, state):
     t0 = time.perf_counter()
     assert worker.shutdown(1000)
     assert not worker.isRunning() and time.perf_counter() - t0 < 1.0
+
+
+# ------------------------------------------------------------ process mode only
+def test_process_call_needs_a_picklable_function(qtbot, make_worker):
+    worker = make_worker(process=True)
+    with pytest.raises(Exception, match="pickle"):  # at once, in the caller: a programming error
+        worker.call(lambda t: t.iteration)
+    assert ask(qtbot, worker, jobs.iteration) == 0  # and the pipe is still in step
+
+
+def test_process_job_error_is_reported_and_the_loop_goes_on(qtbot, make_worker):
+    worker = make_worker(process=True)
+    play_until(qtbot, worker, 2)
+    with qtbot.waitSignal(worker.errorOccurred, timeout=LONG) as blocker:
+        worker.call(operator.itemgetter("no such key"))  # raises TypeError in the training process
+    message = blocker.args[0]
+    assert message.startswith("Running a task failed: TypeError") and "\n" not in message
+    update = worker.drain()
+    assert not update.running and update.error == message
+    done = update.iteration
+    update = command(qtbot, worker, worker.step_iteration)
+    assert [s.iteration for s in update.stats][-1] == done + 1
+
+
+def test_process_that_dies_is_reported_not_hung(qtbot, make_worker):
+    worker = make_worker(process=True)
+    play_until(qtbot, worker, 2)
+    with qtbot.waitSignal(worker.errorOccurred, timeout=LONG) as blocker:
+        worker._child.kill()  # as the kernel's OOM killer would
+    assert "stopped unexpectedly" in blocker.args[0] and "-9" in blocker.args[0]
+    qtbot.waitUntil(lambda: not worker.isRunning(), timeout=LONG)
+    assert not worker.running and not worker.drain().running
+    with qtbot.waitSignal(worker.errorOccurred, timeout=LONG) as blocker:
+        worker.step_iteration()  # a command to a dead process says so instead of vanishing
+    assert "has stopped" in blocker.args[0]
+
+
+def test_process_shutdown_before_ready_does_not_wait_for_the_build(qtbot):
+    worker = TrainingWorker(config=TrainConfig(dataset="random", batch_size=16), process=True)
+    worker.start()
+    qtbot.waitUntil(lambda: worker._child is not None, timeout=LONG)
+    t0 = time.perf_counter()
+    assert worker.shutdown(5000)
+    assert time.perf_counter() - t0 < 2.5  # terminated, not waited for torch's import and the data
+    assert worker._child.poll() is not None
