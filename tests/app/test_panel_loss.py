@@ -160,3 +160,21 @@ def test_the_legend_reflows_instead_of_clipping(panel):
     panel.resize(420, 450)
     assert panel.legend.columnCount == 2  # two entries a line, balanced
     assert panel.legend.boundingRect().width() <= 420
+
+
+def test_held_out_dots_are_reset_only_when_an_evaluation_arrives(panel, monkeypatch):
+    h = MetricHistory()
+    h.append(stats(1, 2.0))
+    h.add_eval(1, 0.25)
+    panel.show(h)
+    calls = []
+    original_set = panel.eval_curve.setData
+    monkeypatch.setattr(panel.eval_curve, "setData", lambda *a, **k: (calls.append(a), original_set(*a, **k)))
+    h.append(stats(2, 1.5))
+    panel.show(h)
+    assert calls == []  # a new iteration, no new evaluation
+    np.testing.assert_array_equal(data(panel.loss_curve)[1], [2.0, 1.5])
+    h.add_eval(2, 0.5)
+    panel.show(h)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(data(panel.eval_curve)[1], [25.0, 50.0])

@@ -7,7 +7,14 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from ...training.history import MetricHistory
-from .gradients import HistoryPlotPanel, cache_axes, fast_curve, finite_xy, legend_row, readable_axes
+from .history_curve import history_curve
+from .history_plot import (
+    HistoryPlotPanel,
+    column_copy,
+    finite_xy,
+    history_axes,
+    legend_row,
+)
 
 LOSS_COLOR = "#4fc3f7"
 ACCURACY_COLOR = "#ffd54f"
@@ -20,9 +27,7 @@ class LossPanel(HistoryPlotPanel):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=TITLE)
-        readable_axes(self.plot)
-        cache_axes(self.plot)
+        self.plot: pg.PlotItem = self.view.addPlot(row=0, col=0, title=TITLE, axisItems=history_axes(right=True))
         self.plot.setLabel("left", "loss", color=LOSS_COLOR)
         self.plot.setLabel("bottom", "iteration")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
@@ -39,10 +44,11 @@ class LossPanel(HistoryPlotPanel):
         self.accuracy_view.setYRange(0, 100, padding=0.02)
         self.plot.vb.sigResized.connect(self._sync_accuracy_view)
 
-        self.loss_curve = fast_curve(self.plot, pg.mkPen(LOSS_COLOR + "60", width=1))
-        self.smooth_curve = fast_curve(self.plot, pg.mkPen(LOSS_COLOR, width=2.5))
-        self.batch_acc_curve = fast_curve(self.accuracy_view, pg.mkPen(ACCURACY_COLOR + "40", width=1))
-        self.eval_curve = fast_curve(
+        self.loss_curve = history_curve(self.plot, pg.mkPen(LOSS_COLOR + "60", width=1))
+        # A smooth curve needs no per-pixel min/max, and every vertex of a wide antialiased pen costs.
+        self.smooth_curve = history_curve(self.plot, pg.mkPen(LOSS_COLOR, width=2.5), peaks=False)
+        self.batch_acc_curve = history_curve(self.accuracy_view, pg.mkPen(ACCURACY_COLOR + "40", width=1))
+        self.eval_curve = history_curve(
             self.accuracy_view,
             pg.mkPen(ACCURACY_COLOR, width=2),
             symbol="o",
@@ -62,21 +68,27 @@ class LossPanel(HistoryPlotPanel):
             "Faint yellow: accuracy on the training batch.  Click a legend entry to hide a curve."
         )
         self._diverged = False
+        self._eval_key: tuple | None = None
 
     def draw(self, history: MetricHistory) -> None:
-        x, loss = history.column("iteration"), history.column("loss")
+        x, loss = column_copy(history, "iteration"), column_copy(history, "loss")
         if len(history):
             self.loss_curve.setData(*finite_xy(x, loss))
             # The engine's average skips NaN losses; ending the smooth curve there too tells the truth.
             smooth = np.where(np.isfinite(loss), history.column("loss_smooth"), np.nan)
             self.smooth_curve.setData(*finite_xy(x, smooth))
-            self.batch_acc_curve.setData(*finite_xy(x, history.column("accuracy") * 100))
+            self.batch_acc_curve.setData(*finite_xy(x, column_copy(history, "accuracy") * 100))
         else:
             for curve in (self.loss_curve, self.smooth_curve, self.batch_acc_curve):
                 curve.setData([], [])
         self._set_diverged(bool(len(loss)) and not np.isfinite(loss[-1]))
-        ex, ey = history.eval_arrays()
-        self.eval_curve.setData(*finite_xy(ex, ey * 100))
+        # Held-out accuracy changes every few hundred iterations; its dots cost ~1 ms to re-set.
+        evals = history.evals
+        key = (id(history), len(evals), evals[0] if evals else None, evals[-1] if evals else None)
+        if key != self._eval_key:
+            self._eval_key = key
+            ex, ey = history.eval_arrays()
+            self.eval_curve.setData(*finite_xy(ex, ey * 100))
 
     def _set_diverged(self, diverged: bool) -> None:
         if diverged != self._diverged:

@@ -1,0 +1,298 @@
+"""`HistoryCurve`: a pyqtgraph curve that stays cheap for the GUI thread at 16k points, redrawn every frame.
+
+Measured on the 2-core target (600×420 panel, 15k points, antialiased, 3 new points a frame),
+what pyqtgraph's PlotDataItem spent per frame and what replaced it:
+- log mapping, peak downsampling and clip-to-view on every setData and view change, per curve
+  → `peak_points` once per setData, on the drawn points only (log10 after the reduction);
+- autorange re-reading every curve's bounds every frame, and the axes (tick labels and grid
+  lines) redrawn every frame as the x range crept → bounds of all the data, snapped outwards
+  (`snapped_bounds`), announced to the view only when they change;
+- stroking every curve whole every frame → the part of a curve that no longer changes is one
+  cached child item (`body`, redrawn only when the view moves); only the last few pixels'
+  worth (the tail) is stroked per frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.graphicsItems.PlotDataItem import PlotDataset
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QGraphicsItem
+
+#: Bins for a view that has no width yet (hidden dock): redone on the first resize.
+UNSIZED_BINS = 1024
+#: Autorange bounds snap outwards to a grid of 1-2x this many pixels (x, y), so a growing curve moves
+#: the axes and restrokes the cached curves every few dozen frames, not every frame.  x grows every
+#: frame, so it gets the coarser grid; y (a new extreme) seldom, and a plot is only ~150 px high.
+RANGE_STEP_PX = (8, 2)
+#: Drawn points stroked every frame: the tail is cut back to TAIL_MIN once it outgrows TAIL_MAX.
+TAIL_MIN, TAIL_MAX = 8, 64
+#: PlotItem context-menu transforms: with one of these on, pyqtgraph's own pipeline draws the curve.
+TRANSFORMS = ("fftMode", "derivativeMode", "phasemapMode", "subtractMeanMode")
+
+
+def peak_points(x: np.ndarray, y: np.ndarray, lo: int, hi: int, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points `lo:hi` of a finite curve, reduced to about `bins` runs of `ds` points, each drawn as
+    its minimum (at the run's first x) then its maximum (at its last x).
+
+    With one run per pixel column every spike stays and the curve still starts and ends at the
+    data's first and last x.  Runs start at multiples of `ds`, not at `lo`, so while points are
+    appended the old runs, hence the pixels, stay put instead of shimmering.
+    """
+    ds = (hi - lo) // max(bins, 1)
+    if ds < 2:
+        return x[lo:hi], y[lo:hi]
+    starts = np.arange(lo - lo % ds, hi, ds)
+    starts[0] = lo
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = hi - 1
+    part = y[:hi]
+    px, py = np.empty(2 * len(starts)), np.empty(2 * len(starts))
+    px[0::2], px[1::2] = x[starts], x[ends]
+    py[0::2], py[1::2] = np.minimum.reduceat(part, starts), np.maximum.reduceat(part, starts)
+    return px, py
+
+
+def snapped_bounds(
+    lo: float | None, hi: float | None, pixels: float, step_px: float
+) -> tuple[float, float] | tuple[None, None]:
+    """(lo, hi) widened outwards to the grid of a power-of-two step worth `step_px` to 2 * `step_px`
+    of `pixels`: the range then changes when the data outgrows a step, not with every new point."""
+    if lo is None or hi is None or not hi > lo or pixels <= 0:
+        return lo, hi
+    step = 2.0 ** math.ceil(math.log2((hi - lo) * step_px / pixels))
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step
+
+
+def extent(v: np.ndarray, log: bool = False) -> tuple[float, float] | tuple[None, None]:
+    """(min, max) of `v`, in log10 for a log axis (where values <= 0 have no place)."""
+    if log:
+        v = v[v > 0]
+    if not len(v):
+        return None, None
+    lo, hi = float(v.min()), float(v.max())
+    return (math.log10(lo), math.log10(hi)) if log else (lo, hi)
+
+
+def follows_data(view: pg.ViewBox) -> bool:
+    """Whether the x range auto-ranges, itself or through the view it is x-linked to: then it is
+    about to show all the data (the newest points included), so nothing is clipped."""
+    linked = view.linkedView(pg.ViewBox.XAxis)
+    return bool(view.autoRangeEnabled()[0] or (linked is not None and linked.autoRangeEnabled()[0]))
+
+
+def _ignore() -> None:
+    return None
+
+
+class CachedCurve(pg.PlotCurveItem):
+    """A PlotCurveItem drawn once into a device-pixel cache, clipped to its own bounds.
+
+    Rendering into an item cache sets no clip, and without one Qt 6.11 strokes a translucent
+    antialiased path ~15x slower (measured: 30-45 ms instead of 2 ms for a 1000-point faint curve).
+    """
+
+    def __init__(self, **opts) -> None:  # noqa: ANN003
+        super().__init__(**opts)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def paint(self, p: QPainter, opt, widget) -> None:  # noqa: ANN001
+        p.setClipRect(self.boundingRect(), Qt.ClipOperation.IntersectClip)
+        super().paint(p, opt, widget)
+
+
+class HistoryCurve(pg.PlotDataItem):
+    """A PlotDataItem for long, often-replaced, finite data with ascending x (see `finite_xy`).
+
+    `getOriginalDataset()`/`xData`/`yData` are the data as given; `getData()` is what is drawn:
+    that data mapped to the plot's log mode and, when longer than twice the view's width in
+    pixels, reduced by `peak_points` over the visible x range.  Pass `peaks=False` for a smooth
+    curve: a point a run draws the same line with half the vertices to stroke.
+    """
+
+    def __init__(self, pen, name: str | None = None, peaks: bool = True, **opts) -> None:  # noqa: ANN001
+        self.peaks = peaks
+        self._bins: tuple[int, int, int] | None = None  # (run length, lo, hi) of what is drawn
+        self._bounds: tuple[tuple, tuple] | None = None  # of all the data, in view coordinates
+        self._shown: PlotDataset | None = None  # everything drawn: body, then tail
+        self._informed: tuple | None = None  # what the view was last told its autorange would read
+        self.body: CachedCurve | None = None  # created once PlotDataItem is
+        super().__init__(pen=pen, name=name, skipFiniteCheck=True, connect="all", **opts)
+        self.body = CachedCurve(
+            pen=self.opts["pen"], antialias=self.opts["antialias"], connect="all", skipFiniteCheck=True
+        )
+        self.body.setParentItem(self)
+        self._body_pen = self.opts["pen"]
+        # The view reads bounds from this item only (the children are not in its addedItems), so
+        # only this item tells it when they change; the children's every-setData call would undo that.
+        self.curve.informViewBoundsChanged = self.scatter.informViewBoundsChanged = _ignore
+        self.body.informViewBoundsChanged = _ignore
+
+    def _native(self) -> bool:
+        return not any(self.opts.get(mode) for mode in TRANSFORMS)
+
+    def setData(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        self._bins = self._bounds = self._shown = None
+        if self._set_points(*args, **kwargs):
+            return
+        super().setData(*args, **kwargs)
+        if self._dataset is None or not self._native():
+            self._set_body(None)
+
+    def _set_points(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
+        """setData(x, y) with new numbers only, the per-frame case: hand the tail to `curve` alone.
+
+        PlotDataItem.setData re-parses its arguments and re-applies every style option to its
+        children each time (new pens, fill, ...): ~0.2 ms a curve, a third of the gradient panel's
+        show().  Anything else (styles, keywords, the first data, symbols, transforms) takes that way.
+        """
+        if kwargs or len(args) != 2 or self._dataset is None or self.opts["symbol"] is not None or not self._native():
+            return False
+        x, y = args
+        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and len(x) == len(y) > 0):
+            return False
+        self._dataset = PlotDataset(x, y)
+        self._datasetMapped = self._datasetDisplay = None
+        tail = self._getDisplayDataset()
+        self.curve.setData(x=tail.x, y=tail.y)  # its pen, connect='all' and skipFiniteCheck stay
+        self.informViewBoundsChanged()
+        self.sigPlotChanged.emit(self)
+        return True
+
+    def getData(self) -> tuple[None, None] | tuple[np.ndarray, np.ndarray]:  # noqa: N802
+        if not self._native():
+            return super().getData()
+        self._getDisplayDataset()
+        return (None, None) if self._shown is None else (self._shown.x, self._shown.y)
+
+    def _getDisplayDataset(self) -> PlotDataset | None:  # noqa: N802 - pyqtgraph's hook: what `curve` draws
+        if self._dataset is None or not self._native():
+            return super()._getDisplayDataset()
+        if self._datasetDisplay is None:
+            self._shown = self._display()
+            self._datasetDisplay = self._split_tail(self._shown)
+        return self._datasetDisplay
+
+    def _window(self) -> tuple[int, int, int]:
+        """(run length, first, end) of the points to draw, for the view as it is now."""
+        x = self._dataset.x
+        view = self.getViewBox()
+        lo, hi, bins = 0, len(x), UNSIZED_BINS
+        if view is not None:
+            if view.width() >= 16:
+                bins = int(view.width())
+            if not follows_data(view):  # zoomed in by the user: draw what is in view, one point beyond
+                x0, x1 = view.viewRange()[0]
+                lo = max(int(np.searchsorted(x, x0)) - 1, 0)
+                hi = min(int(np.searchsorted(x, x1, side="right")) + 1, len(x))
+        return (hi - lo) // bins, lo, hi
+
+    def _display(self) -> PlotDataset:
+        x, y = self._dataset.x, self._dataset.y
+        ds, lo, hi = self._bins = self._window()
+        if ds < 2:
+            px, py = x[lo:hi], y[lo:hi]
+        elif self.peaks:
+            px, py = peak_points(x, y, lo, hi, (hi - lo) // ds)
+        else:  # the first point, the last of each run, and the very last
+            keep = np.unique(np.r_[lo, np.arange(lo + ds - 1, hi, ds), hi - 1])
+            px, py = x[keep], y[keep]
+        logx, logy = self.opts["logMode"]
+        if logx or logy:  # only what is drawn is mapped; 0 and below have no place on a log axis
+            with np.errstate(divide="ignore", invalid="ignore"):
+                px, py = (np.log10(px) if logx else px), (np.log10(py) if logy else py)
+            keep = np.isfinite(px) & np.isfinite(py)
+            if not keep.all():
+                px, py = px[keep], py[keep]
+        return PlotDataset(px, py, True, True)
+
+    def _split_tail(self, shown: PlotDataset) -> PlotDataset:
+        """Keep the body if it is still the start of what is drawn (true while points are only
+        appended); otherwise cut a new one.  Returns the tail, which overlaps the body by one point."""
+        x, y, body = shown.x, shown.y, self.body
+        start = 0 if body.xData is None else len(body.xData) - 1
+        if not (0 < start < len(x) <= start + TAIL_MAX and np.array_equal(x[: start + 1], body.xData)
+                and np.array_equal(y[: start + 1], body.yData)):
+            # No body under symbols: the tail's scatter would dot only the tail.
+            start = len(x) - TAIL_MIN if len(x) > TAIL_MAX and self.opts["symbol"] is None else 0
+            start -= start % 2  # a run's min and max stay together
+            self._set_body((x[: start + 1], y[: start + 1]) if start else None)
+        return PlotDataset(x[start:], y[start:], True, True)
+
+    def _set_body(self, points: tuple[np.ndarray, np.ndarray] | None) -> None:
+        if self.body is None:
+            return
+        if points is not None:
+            self.body.setData(*points)
+        elif self.body.xData is not None and len(self.body.xData):
+            self.body.setData([], [])
+
+    def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N803
+        super().updateItems(styleUpdate)
+        if self.body is not None and self.opts["pen"] is not self._body_pen:  # setPen(): the body follows
+            self._body_pen = self.opts["pen"]
+            self.body.setPen(self._body_pen)
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: ANN001, ANN201, N803
+        """Bounds of all the data, not only the drawn part, so autorange still sees everything
+        while clipped to a zoom; snapped (see `snapped_bounds`); computed once per setData."""
+        if self._dataset is None or not self._native():
+            return super().dataBounds(ax, frac, orthoRange)
+        if frac != 1.0 or orthoRange is not None:  # a percentile or visible-only autorange (context menu)
+            parts = [c.dataBounds(ax, frac, orthoRange) for c in (self.body, self.curve) if c.isVisible()]
+            parts = [b for b in parts if b[0] is not None]
+            return (min(b[0] for b in parts), max(b[1] for b in parts)) if parts else (None, None)
+        if self._bounds is None:
+            self._getDisplayDataset()
+            ds, lo, hi = self._bins
+            if (self.peaks or ds < 2) and (lo, hi) == (0, len(self._dataset.x)):
+                # Everything is drawn, extremes included (and already in log10): read the few drawn points.
+                xs, ys = extent(self._shown.x), extent(self._shown.y)
+            else:
+                logx, logy = self.opts["logMode"]
+                xs, ys = extent(self._dataset.x, logx), extent(self._dataset.y, logy)
+            view = self.getViewBox()
+            width, height = (view.width(), view.height()) if view is not None else (0.0, 0.0)
+            self._bounds = (snapped_bounds(*xs, width, RANGE_STEP_PX[0]), snapped_bounds(*ys, height, RANGE_STEP_PX[1]))
+        return self._bounds[ax]
+
+    def informViewBoundsChanged(self) -> None:
+        """Tell the view only when what its autorange reads changed: with snapped bounds, every
+        few dozen frames instead of every frame for every curve."""
+        key = (self.isVisible(), self._native(), self.dataBounds(0), self.dataBounds(1))
+        if key != getattr(self, "_informed", None):
+            self._informed = key
+            super().informViewBoundsChanged()
+
+    def setLogMode(self, xState: bool, yState: bool) -> None:  # noqa: N803 - pyqtgraph's names
+        self._bounds = None
+        super().setLogMode(xState, yState)
+
+    def viewRangeChanged(self, vb=None, ranges=None, changed=None) -> None:  # noqa: ANN001
+        """Recompute only if the visible window or the pixel width changed what is drawn: while
+        the plot follows the data, a scrolling x range changes nothing here."""
+        if not self._native():
+            super().viewRangeChanged(vb, ranges, changed)
+        elif self._dataset is not None and self._bins is not None and self._window() != self._bins:
+            self._datasetDisplay = None
+            self.updateItems(styleUpdate=False)
+
+    def viewTransformChanged(self) -> None:  # a resize changes the pixel width, hence the runs
+        super().viewTransformChanged()
+        self.viewRangeChanged()
+
+
+def history_curve(owner: pg.PlotItem | pg.ViewBox, pen, name: str | None = None, **opts) -> HistoryCurve:  # noqa: ANN001
+    """A HistoryCurve added to `owner`.  The plot's context menu is set to what the curve does
+    (peak downsampling, clipped to the view); pyqtgraph applies it only under a transform (FFT ...)."""
+    if isinstance(owner, pg.PlotItem):
+        owner.setClipToView(True)
+        owner.setDownsampling(auto=True, mode="peak")
+    curve = HistoryCurve(pen=pen, name=name, **opts)
+    owner.addItem(curve)
+    return curve

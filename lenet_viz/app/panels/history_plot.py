@@ -1,0 +1,155 @@
+"""What the panels drawn from a MetricHistory (loss, gradients) share: `HistoryPlotPanel`, the
+redraw-only-on-change base; the points a curve may be given (`finite_xy`, `column_copy`); the
+axes (cached, readable, log without pile-ups) and the legend row.  The curves are in `history_curve`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QPainter
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QVBoxLayout, QWidget
+
+from ...training.history import MetricHistory
+
+#: Axis numbers and legends: readable from the back of a room, small enough for a 1280-wide screen.
+TICK_POINT_SIZE = 10
+LEGEND_TEXT_SIZE = "10pt"
+
+
+def finite_xy(x: np.ndarray, y: np.ndarray, positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The points a plot can draw: finite (and > 0 for log axes).
+
+    A diverged run writes NaN/Inf; a log axis cannot place 0.  Dropping them keeps autorange
+    finite.  Pass arrays of your own, contiguous (`column_copy`): they come back as they are
+    when every point is drawable, and a plot must not see the history's buffer change under it.
+    """
+    keep = np.isfinite(y)
+    if positive:
+        keep &= y > 0
+    keep &= np.isfinite(x)
+    return (x, y) if keep.all() else (x[keep], y[keep])
+
+
+def column_copy(history: MetricHistory, name: str) -> np.ndarray:
+    """A contiguous copy of a history column: its view strides across every column of the
+    buffer, which makes each numpy pass over it about 4x slower than over a copy."""
+    return np.array(history.column(name))
+
+
+def legend_row(view: pg.GraphicsLayoutWidget, row: int, entries: dict[str, pg.PlotDataItem]) -> pg.LegendItem:
+    """A legend in its own layout row, below the plots, so it never hides a curve; one line, until
+    `fit_legend` reflows it to a narrow panel.  Clicking an entry hides or shows its curve (pyqtgraph's legend does that).
+    """
+    legend = pg.LegendItem(colCount=len(entries), labelTextSize=LEGEND_TEXT_SIZE, frame=False)
+    view.addItem(legend, row=row, col=0)
+    view.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter)
+    for name, curve in entries.items():
+        legend.addItem(curve, name)
+        color = pg.mkColor(curve.opts["pen"].color())
+        color.setAlpha(255)  # faint curves still get a readable label
+        legend.getLabel(curve).setText(name, color=color)
+    return legend
+
+
+def fit_legend(legend: pg.LegendItem, width: float) -> None:
+    """As many entries a line as fit in `width` pixels (all on one line in a wide dock, two or three
+    lines in a narrow one) instead of clipping the last ones.  Called on resize, never per frame."""
+    spacing = legend.layout.horizontalSpacing() + 12  # sample-label gap, and a little air per column
+    # The text's own width: a label's geometry stretches to its column once the legend has reflowed.
+    widths = [sample.boundingRect().width() + label.itemRect().width() + spacing for sample, label in legend.items]
+    columns = len(widths)
+    while columns > 1 and sum(max(widths[c::columns]) for c in range(columns)) > width:
+        columns -= 1
+    rows = math.ceil(len(widths) / max(columns, 1))
+    legend.setColumnCount(max(math.ceil(len(widths) / rows), 1))  # 2 + 2, not 3 + 1
+
+
+class HistoryAxis(pg.AxisItem):
+    """An axis of the history plots: tick numbers larger than pyqtgraph's default (about 8 pt),
+    readable from the back of a room; kept as a pixmap, grid lines included, redrawn only when
+    the axis changes (with a grid, an axis spans the whole plot, and re-playing it on every curve
+    update was ~40 % of a gradient-panel frame), and drawn into that pixmap with a clip
+    rectangle: without one, Qt strokes its translucent antialiased grid lines ~2x slower.
+    """
+
+    def __init__(self, orientation: str, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(orientation, **kwargs)
+        font = QFont()
+        font.setPointSize(TICK_POINT_SIZE)
+        self.setTickFont(font)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def paint(self, p: QPainter, opt, widget) -> None:  # noqa: ANN001
+        p.setClipRect(self.boundingRect(), Qt.ClipOperation.IntersectClip)
+        super().paint(p, opt, widget)
+
+
+class LogAxis(HistoryAxis):
+    """A log axis whose labels never pile up.
+
+    Over less than a few decades pyqtgraph puts every 1..9 tick on one level, and the first
+    level is always labelled, so "0.02 0.03 ... 0.09" overlap.  Here whole decades form the
+    first level and the rest a second one, which pyqtgraph drops when crowded.
+    """
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: ANN001, N802, N803 - pyqtgraph's names
+        ticks = super().logTickValues(minVal, maxVal, size, stdTicks)
+        if ticks and ticks[0][0] is None:
+            decades = [v for v in ticks[0][1] if abs(v - round(v)) < 1e-9]
+            ticks = [(1.0, decades), (None, [v for v in ticks[0][1] if v not in decades])]
+        return ticks
+
+
+def history_axes(log_y: bool = False, right: bool = False) -> dict[str, HistoryAxis]:
+    """The `axisItems` of a history plot (pass to addPlot): left (log or not), bottom, and right only
+    if wanted, since pyqtgraph shows every axis it is given."""
+    axes = {"left": LogAxis("left") if log_y else HistoryAxis("left"), "bottom": HistoryAxis("bottom")}
+    if right:
+        axes["right"] = HistoryAxis("right")
+    return axes
+
+
+class HistoryPlotPanel(QWidget):
+    """Base of the panels drawn from a MetricHistory: one GraphicsLayoutWidget (`view`),
+    redrawn by `draw(history)` only when the history changed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        # Curves span the plot, so most of it is dirty every frame anyway.  Under pyqtgraph's minimal
+        # (multi-rectangle) update region Qt stroked the translucent curves ~10x slower (measured:
+        # ~80 ms instead of ~8 ms for a loss-panel frame that changed every curve); one rectangle is fast.
+        self.view.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self._key: tuple | None = None
+        self.legend: pg.LegendItem | None = None  # set by subclasses; reflowed to the panel's width
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        if self.legend is not None and self.legend.items:
+            fit_legend(self.legend, event.size().width() - 16)
+        super().resizeEvent(event)
+
+    def show(self, history: MetricHistory | None = None) -> None:  # type: ignore[override]
+        """Redraw from `history`; cheap when it has not changed.  `show()` alone shows the widget."""
+        if history is None:
+            super().show()
+            return
+        # `version` alone is not enough: MetricHistory.clear() restarts it.
+        key = (id(history), history.version, len(history), history.stride, len(history.evals))
+        if key != self._key:
+            self._key = key
+            self.draw(history)
+
+    def clear(self) -> None:
+        """Forget everything shown (training was reset)."""
+        self._key = None
+        self.draw(MetricHistory(capacity=2))
+
+    def draw(self, history: MetricHistory) -> None:
+        raise NotImplementedError
