@@ -187,7 +187,7 @@ class TrainingWorker(QThread):
         process that does not stop within the timeout (still loading its data) is terminated."""
         self.stop()
         self.quit()
-        if self.process and self._info_seen is False:  # still importing torch or loading data: nothing to lose
+        if self.process and not self._info_seen:  # still importing torch or loading data: nothing to lose
             self._terminate_child()
         ended = self.wait(timeout_ms)
         if not ended and self.process:

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import queue
 import signal
 import sys
 from multiprocessing.connection import Connection
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .config import TrainConfig
-from .history import MetricHistory
 from .loop import TrainingLoop, user_message
-from .types import Phase, RunInfo, Snapshot, StepStats
 
 log = logging.getLogger(__name__)
 
@@ -70,49 +69,26 @@ class PipeCommands:
 
 
 class PipeOutbox:
-    """Sends every outbox call to the parent as `(name, args)`."""
+    """The `Outbox` of the training process: each call goes to the parent as `(name, args)`.
+
+    Every method is the same one-liner, so they are made from MESSAGES instead of written out."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name not in MESSAGES:
+            raise AttributeError(name)
+        return partial(self._send, name)
+
     def _send(self, name: str, *args: Any) -> None:
         try:
-            self.conn.send((name, args))
+            self.conn.send((name, args))  # pickled whole before a byte is written
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the parent is gone; the next command read says stop
-
-    def on_ready(self, info: RunInfo) -> None:
-        self._send("on_ready", info)
-
-    def on_stats(self, stats: StepStats) -> None:
-        self._send("on_stats", stats)
-
-    def on_snapshot(self, snapshot: Snapshot, config: TrainConfig) -> None:
-        self._send("on_snapshot", snapshot, config)
-
-    def on_phase(self, phase: Phase) -> None:
-        self._send("on_phase", phase)
-
-    def on_restart(self, info: RunInfo, history: MetricHistory | None, snapshot: Snapshot, config: TrainConfig) -> None:
-        self._send("on_restart", info, history, snapshot, config)
-
-    def on_running(self, running: bool) -> None:
-        self._send("on_running", running)
-
-    def on_error(self, message: str) -> None:
-        self._send("on_error", message)
-
-    def on_diverged(self, iteration: int, loss: float) -> None:
-        self._send("on_diverged", iteration, loss)
-
-    def on_call(self, token: int, result: Any) -> None:
-        try:
-            pickle.dumps(result)
-        except Exception as exc:  # noqa: BLE001 - a result that cannot travel is the caller's bug: say so
-            log.error("the result of a worker call cannot be sent back", exc_info=exc)
+        except Exception as exc:  # noqa: BLE001 - only a call's result can fail to pickle: the caller's bug, say so
+            log.error("%s: cannot be sent to the app", name, exc_info=exc)
             self.on_error(user_message("Sending a task's result", exc))
-            return
-        self._send("on_call", token, result)
 
 
 def child_command(fd: int) -> list[str]:
