@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 
 import pytest
 
 from lenet_viz import cli
+from lenet_viz.bench.app_launch import child_python
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lenet_viz", *args], capture_output=True, text=True, timeout=240)
+    cmd, env = child_python("-m", "lenet_viz", *args)  # safe path: nothing from the working folder
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
 
 
 def test_headless_trains_and_writes_metrics(tmp_path, capsys):

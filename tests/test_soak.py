@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from lenet_viz.bench.app_launch import child_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def soak(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, dict | None]:
     out = tmp_path / "soak.json"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})}
-    done = subprocess.run(
-        [sys.executable, "-m", "lenet_viz.bench.soak", "--json", str(out), *args],
-        capture_output=True, text=True, timeout=240, cwd=ROOT, env=env,
-    )
+    cmd, env = child_python("-m", "lenet_viz.bench.soak", "--json", str(out), *args, QT_QPA_PLATFORM="offscreen", **(env or {}))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT, env=env)
     return done, json.loads(out.read_text()) if out.is_file() else None
 
 

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import queue
 import socket
 import subprocess
 import threading
 import time
 from multiprocessing.connection import Connection
-from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +34,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from ..training import MetricHistory, Phase, RunInfo, Snapshot, StepStats, TrainConfig
 from ..training.loop import PROBE_MOVES, TrainingLoop
-from ..training.remote import MESSAGES, child_command
+from ..training.remote import MESSAGES, PACKAGE_ROOT, anchored, child_command, child_env
 from . import gc_guard
 from .updates import RateMeter, Update
 
@@ -44,8 +42,6 @@ log = logging.getLogger(__name__)
 
 #: How long a training process may take to stop by itself before it is terminated.
 PROCESS_GRACE_S = 2.0
-#: The folder that holds the lenet_viz package, for the training process's import path.
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class TrainingWorker(QThread):
@@ -97,7 +93,7 @@ class TrainingWorker(QThread):
             self._conn, self._child_end = Connection(ours.detach()), theirs
             self._send_lock = threading.Lock()
             self._child: subprocess.Popen | None = None
-            self._send("start", (self._config, self._options))  # read first, whenever the child starts
+            self._send("start", (anchored(self._config), self._options))  # read first, whenever the child starts
         else:
             self._commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         # Shared with drain(), guarded by _lock (held only for a few assignments).
@@ -141,7 +137,7 @@ class TrainingWorker(QThread):
 
     def apply_config(self, config: TrainConfig) -> None:
         """Hyperparameters take effect at the next iteration boundary; seed/data/device restart."""
-        self._send("apply_config", config)
+        self._send("apply_config", anchored(config) if self.process else config)
 
     def set_speed_limit(self, max_iters_per_s: float | None) -> None:
         """None (or 0) means as fast as possible."""
@@ -310,10 +306,10 @@ class TrainingWorker(QThread):
     def _relay(self) -> None:
         """Start the training process, then hand each of its messages to the outbox until it ends."""
         fd = self._child_end.fileno()
-        env = dict(os.environ)  # the child must import this very lenet_viz, installed or not
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
-        try:
-            child = subprocess.Popen(child_command(fd), pass_fds=(fd,), env=env, stdin=subprocess.DEVNULL)
+        try:  # only the socket is inherited (close_fds), and the child works in the package's folder,
+            # not the user's: nothing there is on its import path either (see remote.child_command)
+            child = subprocess.Popen(child_command(fd), pass_fds=(fd,), close_fds=True, env=child_env(),
+                                     cwd=PACKAGE_ROOT, stdin=subprocess.DEVNULL)
         except OSError as exc:
             log.error("could not start the training process", exc_info=exc)
             self.on_error(f"Could not start the training process: {exc}")

@@ -50,6 +50,13 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def child_python(*args: str, **env: str) -> tuple[list[str], dict[str, str]]:
+    """`python -P ARGS` (3.11's safe path: the working folder is not importable) with this lenet_viz
+    first on PYTHONPATH, so a benchmark child imports our code and nothing planted beside it."""
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return [sys.executable, "-P", *args], {**os.environ, **env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def launch_args(config: TrainConfig) -> list[str]:
     """The command line a user would type for this configuration (the rest are the app's defaults)."""
     args = ["--dataset", config.dataset, "--threads", str(config.threads or 1)]
@@ -59,12 +66,9 @@ def launch_args(config: TrainConfig) -> list[str]:
 def launch(config: TrainConfig) -> dict[str, Any]:
     """Seconds from spawning `python` to the window drawn and to its first snapshot drawn, and where they went."""
     with tempfile.TemporaryDirectory(prefix="lenet-viz-launch-") as home:  # the app's QSettings go here
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": home}
+        cmd, env = child_python("-c", LAUNCH_SCRIPT, *launch_args(config), QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=home)
         start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", LAUNCH_SCRIPT, *launch_args(config)],
-            capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=ROOT,
-        )
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=ROOT)
     line = next((x for x in done.stdout.splitlines() if x.startswith("LAUNCH ")), None)
     if line is None:
         raise RuntimeError(f"app benchmark: the launch probe failed: {done.stderr.strip()[-500:]}")
@@ -88,10 +92,9 @@ def soak(iterations: int) -> dict[str, Any]:
     nothing the benchmark allocated counts."""
     with tempfile.TemporaryDirectory(prefix="lenet-viz-soak-") as tmp:
         out = Path(tmp) / "soak.json"
-        done = subprocess.run(
-            [sys.executable, "-m", "lenet_viz.bench.soak", "--iterations", str(iterations), "--json", str(out)],
-            capture_output=True, text=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, cwd=ROOT,
-        )
+        cmd, env = child_python("-m", "lenet_viz.bench.soak", "--iterations", str(iterations), "--json", str(out),
+                                QT_QPA_PLATFORM="offscreen")
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
         if not out.is_file():
             raise RuntimeError(f"app benchmark: the soak run failed: {done.stderr.strip()[-500:]}")
         r = json.loads(out.read_text())

@@ -50,12 +50,12 @@ def _open(path: Path, trainer: Any) -> CheckpointDone:
 
 def save_job(path: str | os.PathLike[str]) -> Callable[[Any], CheckpointDone]:
     """Save the run to `path` (atomically; a failure leaves an old file intact)."""
-    return partial(_save, Path(path).expanduser())
+    return partial(_save, Path(path).expanduser().absolute())  # the child works in another folder
 
 
 def open_job(path: str | os.PathLike[str]) -> Callable[[Any], CheckpointDone]:
     """Replace the run with the one saved in `path`; a bad file changes nothing."""
-    return partial(_open, Path(path).expanduser())
+    return partial(_open, Path(path).expanduser().absolute())
 
 
 def clock_mark(trainer: Any) -> tuple[float, int, float]:

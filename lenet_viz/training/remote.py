@@ -10,6 +10,13 @@ The protocol is the `TrainingLoop`'s own: after a start message, the parent send
 argument)` tuples, the child answers with `(outbox method, args)` tuples, in order, pickled by the pipe.  Only plain
 data crosses: dataclasses of numbers and numpy copies, a TrainConfig, a MetricHistory, and for
 `call` a picklable function of the trainer.  Nothing here imports Qt.
+
+Pickle on this pipe is safe because it is private: both ends are ours (the app creates the
+socket pair and hands one end to the child it starts, as an inherited descriptor), the socket
+is never bound to an address or put on a network, and no other process can connect to it.
+
+The child's import path is pinned (see `child_command`): it never imports from the folder the
+app was launched in, so a `queue.py` or `torch.py` planted there cannot run in it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import queue
 import signal
 import sys
 from multiprocessing.connection import Connection
+from pathlib import Path
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -28,6 +36,9 @@ from .config import TrainConfig
 from .loop import TrainingLoop, user_message
 
 log = logging.getLogger(__name__)
+
+#: The folder that holds the lenet_viz package (site-packages, or a source checkout).
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 #: The outbox methods a child may ask the parent to run.
 MESSAGES = frozenset({
@@ -91,13 +102,47 @@ class PipeOutbox:
             self.on_error(user_message("Sending a task's result", exc))
 
 
-def child_command(fd: int) -> list[str]:
+def child_command(fd: int, cwd: str | os.PathLike[str] | None = None) -> list[str]:
     """How the app starts a training process on its end `fd` of a socket pair.
 
-    A fresh interpreter running this module, not multiprocessing's spawn: spawn re-imports the
-    parent's main script in the child, which starts a second app from any script that builds
-    a window without an `if __name__ == "__main__"` guard."""
-    return [sys.executable, "-m", __name__, str(fd)]
+    A fresh interpreter, not multiprocessing's spawn: spawn re-imports the parent's main script
+    in the child, which starts a second app from any script that builds a window without an
+    `if __name__ == "__main__"` guard.
+
+    Isolated mode (`-I`: no current folder or script folder on the path, no PYTHON* variables,
+    no user site) with the import path given explicitly: this package's folder first, then the
+    app's own path minus the folder it was launched from (`cwd`, default the current one).  So
+    a `queue.py`, `numpy.py` or `lenet_viz/` lying in a downloads folder, a cloned repository or
+    a classroom share is never imported, while a package installed anywhere the app itself
+    imports from (a venv, PYTHONPATH, a source checkout) still is."""
+    boot = f"import sys; sys.path[:0] = {import_path(cwd)!r}; from {__name__} import main; main({int(fd)})"
+    return [sys.executable, "-I", "-c", boot]
+
+
+def import_path(cwd: str | os.PathLike[str] | None = None) -> list[str]:
+    """The training process's import path: the package's folder, then ours without the launch folder."""
+    launched_from = os.path.realpath(cwd if cwd is not None else os.getcwd())
+    path = [str(PACKAGE_ROOT)]
+    for entry in sys.path:
+        if entry and entry not in path and os.path.realpath(entry) != launched_from:
+            path.append(entry)
+    return path
+
+
+def child_env() -> dict[str, str]:
+    """The app's environment for the child, with a relative data folder anchored where the user typed it
+    (the child works in another folder)."""
+    env = dict(os.environ)
+    if data := env.get("LENET_VIZ_DATA_DIR"):
+        env["LENET_VIZ_DATA_DIR"] = str(Path(data).expanduser().absolute())
+    return env
+
+
+def anchored(config: TrainConfig) -> TrainConfig:
+    """`config` with a relative `data_dir` made absolute here, before it crosses to the child."""
+    if config.data_dir and not Path(config.data_dir).expanduser().is_absolute():
+        return config.replace(data_dir=str(Path(config.data_dir).expanduser().absolute()))
+    return config
 
 
 def serve(conn: Connection) -> None:
