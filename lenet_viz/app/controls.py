@@ -11,16 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..training import ConfigError, LossKind, OptimizerKind, Phase, TrainConfig, UpdateMode
-
-#: What each phase did, in the tutorial's words: shown after the phase runs.
-PHASE_STORY = {
-    Phase.ZERO_GRAD: "optimizer.zero_grad(): every .grad is None again — conv1.bias.grad prints None",
-    Phase.FORWARD: "out = net(input): a batch flowed through conv1 → pool → conv2 → pool → fc1 → fc2 → fc3",
-    Phase.LOSS: "loss = criterion(out, target): one number, with loss.grad_fn leading back through the net",
-    Phase.BACKWARD: "loss.backward(): every parameter now has a .grad (see the filter inspector's gradient view)",
-    Phase.UPDATE: "weights moved: p ← p − lr·grad (torch.optim, or the tutorial's p.data.sub_(p.grad.data * lr))",
-}
-
+from .session import PHASE_STORY
 
 class PhaseStrip(QWidget):
     """ZERO_GRAD → FORWARD → LOSS → BACKWARD → UPDATE, with the one just run and the next marked."""
@@ -43,7 +34,7 @@ class PhaseStrip(QWidget):
             self.labels[phase] = label
             row.addWidget(label)
         row.addStretch(1)
-        self.story = QLabel("Paused at iteration 0: the untrained network. Press P to run one phase, N for a whole iteration, Space to train.")
+        self.story = QLabel("")
         self.story.setObjectName("phaseStory")
         self.story.setWordWrap(True)
         box = QVBoxLayout(self)
@@ -54,10 +45,10 @@ class PhaseStrip(QWidget):
         self.done: Phase | None = None
         self.next: Phase = Phase.ZERO_GRAD
         self.running = False
-        self.set_phase(None, Phase.ZERO_GRAD)
+        self.set_phase(None, Phase.ZERO_GRAD, story="Loading the data and building LeNet…")
 
-    def set_phase(self, done: Phase | None, next_phase: Phase, *, running: bool = False) -> None:
-        changed = (done, next_phase, running) != (self.done, self.next, self.running)
+    def set_phase(self, done: Phase | None, next_phase: Phase, *, running: bool = False, story: str) -> None:
+        """Mark the phase just run and the next one; `story` is the session's words for this moment."""
         self.done, self.next, self.running = done, next_phase, running
         for phase, label in self.labels.items():
             state = "done" if phase is done and not running else "next" if phase is next_phase and not running else ""
@@ -65,12 +56,8 @@ class PhaseStrip(QWidget):
                 label.setProperty("state", state)
                 label.style().unpolish(label)
                 label.style().polish(label)
-        if not changed:
-            return
-        if running:
-            self.story.setText("Training: all five phases run every iteration. Space pauses.")
-        elif done is not None:
-            self.story.setText(f"Just ran {done.label} — {PHASE_STORY[done]}.   Next: {next_phase.label}")
+        if self.story.text() != story:
+            self.story.setText(story)
 
 
 class HyperparameterForm(QWidget):

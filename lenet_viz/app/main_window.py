@@ -1,7 +1,8 @@
-"""The main window: marshals the worker's output to the panels and the user's keys to the worker.
+"""The main window: lays out the panels and fans the session's changes out to them.
 
-It never trains and never touches the trainer: commands go to the worker's queue, and a
-display timer (plus `snapshotReady` right after a step) drains whatever the worker produced.
+It never trains and never touches the trainer: the user's keys become the worker's commands;
+a display timer (plus `snapshotReady` right after a step) drains the worker's events into the
+Qt-free `Session`, which owns what the screen says; the window then redraws what changed.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from concurrent.futures import Future
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
-from ..training import MetricHistory, Phase, Snapshot, TrainConfig
+from ..training import MetricHistory, Snapshot, TrainConfig
 from .checkpoint_actions import CheckpointActions
 from .controls import HyperparameterForm, PhaseStrip
 from .panels.autograd import AutogradPanel
@@ -25,7 +27,8 @@ from .panels.filters import FilterInspector
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
-from .worker import TrainingWorker, Update
+from .session import Session
+from .worker import TrainingWorker
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ SETTINGS = ("lenet-viz", "lenet-viz")
 class Banner(QWidget):
     """A dismissable message across the top: errors and divergence, never a modal dialog."""
 
+    dismissed = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("banner")
@@ -59,6 +64,7 @@ class Banner(QWidget):
         self.text.setWordWrap(True)
         close = QPushButton("Dismiss")
         close.clicked.connect(self.hide)
+        close.clicked.connect(self.dismissed)
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 4, 8, 4)
         row.addWidget(self.text, 1)
@@ -79,12 +85,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("lenet-viz — watching LeNet learn")
         self.settings = settings if settings is not None else QSettings(*SETTINGS)
-        self.history = MetricHistory()
+        self.session = Session()
         self.frames: deque[float] = deque(maxlen=60)
-        self.last_update: Update | None = None
-        self.snapshot: Snapshot | None = None  # the one on screen
-        self.dataset_text = ""
-        self.epoch = 0
         self._plot_due = 0.0  # running: when the next plot may redraw, and which one (see PLOT_HZ)
         self._plot_turn = 0
         self._status_due = 0.0
@@ -117,16 +119,19 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["parameters"], self.docks["autograd"])
         self.tabifyDockWidget(self.docks["autograd"], self.docks["hyperparameters"])
         self.docks["parameters"].raise_()
+        self.notice = QLabel("")  # "Saved …", "Opened …", why this dataset: beside the status, never behind it
+        self.notice.setObjectName("notice")
         self.status = QLabel("starting: loading the data and building LeNet…")
+        self.statusBar().addPermanentWidget(self.notice)
         self.statusBar().addPermanentWidget(self.status, 1)
 
         process = TRAIN_IN_PROCESS if process is None else process
         self.worker = TrainingWorker(config=config, process=process, snapshot_interval=1 / DISPLAY_HZ, parent=self)
         self.worker.snapshotReady.connect(self.refresh)
         self.worker.ready.connect(self.refresh)
-        self.worker.stateChanged.connect(self._on_state)
-        self.worker.errorOccurred.connect(self._on_error)
-        self.worker.diverged.connect(self._on_diverged)
+        self.worker.errorOccurred.connect(lambda message: log.error("worker: %s", message))
+        self.worker.diverged.connect(lambda *_: self.refresh())
+        self.banner.dismissed.connect(self.session.dismiss_banner)
         self.feature_panel.probe_requested.connect(self.worker.set_probe)
         self.filter_panel.filter_clicked.connect(self.feature_panel.highlight_filter)
         self.form.config_applied.connect(self.worker.apply_config)
@@ -174,7 +179,7 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
             self.actions_by_name[name] = action
         file_menu = self.menuBar().addMenu("&File")
-        self.checkpoints = CheckpointActions(self)
+        self.checkpoints = CheckpointActions(self, self.worker, self.settings, lambda: self.session.iteration)
         file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action])
         file_menu.addSeparator()
         self.actions_by_name.update(open=self.checkpoints.open_action, save=self.checkpoints.save_action)
@@ -187,53 +192,46 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
 
-    def save_checkpoint_to(self, path: str | Path) -> int:
-        """File ▸ Save checkpoint… after its dialog; returns the worker call's token."""
+    def save_checkpoint_to(self, path: str | Path) -> Future:
+        """File ▸ Save checkpoint… after its dialog; the future gets the `CheckpointSaved` event."""
         return self.checkpoints.save_to(path)
 
-    def open_checkpoint_from(self, path: str | Path) -> int:
+    def open_checkpoint_from(self, path: str | Path) -> Future:
         """File ▸ Open checkpoint… after its dialog: pause and resume that run."""
         return self.checkpoints.open_from(path)
 
     # ------------------------------------------------------------------ display
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The snapshot on screen."""
+        return self.session.snapshot
+
+    @property
+    def history(self) -> MetricHistory:
+        return self.session.history
+
     def refresh(self) -> None:
-        """Drain the worker and redraw what changed.  Called by the display timer and after steps."""
-        update = self.worker.drain()
-        if update.reset:
-            self.history.clear()
-            self.epoch = 0
+        """Drain the worker into the session and redraw what changed.  Called by the display timer and after steps."""
+        now = time.perf_counter()
+        s = self.session
+        changed = s.apply(self.worker.drain(), now) | s.set_silence(self.worker.unanswered_s())
+        if "reset" in changed:
             self.loss_panel.clear()
             self.gradient_panel.clear()
             self.autograd_panel.clear()
-        if update.history is not None:  # a checkpoint was opened: its curves replace ours
-            self.history = update.history
-        if update.stats:
-            self.epoch = update.stats[-1].epoch
-            self.history.extend(update.stats)
-            for s in update.stats:
-                if s.eval_accuracy is not None:
-                    self.history.add_eval(s.iteration, s.eval_accuracy)
-        self._show_plots(update.running and not update.reset)
-        if update.snapshot is not None:
-            snap = self.snapshot = update.snapshot
+        self._show_plots(s.running and "reset" not in changed)
+        if "snapshot" in changed and s.snapshot is not None:
+            snap = s.snapshot
             self.feature_panel.show(snap)
             self.filter_panel.show(snap)
             self.parameter_panel.show(snap)
             self.autograd_panel.show(snap)
-            self.frames.append(time.perf_counter())
-        if update.info is not None:  # the trainer was built, or replaced by another dataset's
-            if not self.dataset_text and update.config is not None:
-                self.form.set_config(update.config)
-            if update.info.describe() != self.dataset_text:
-                self.dataset_text = update.info.describe()
-                self.statusBar().showMessage(update.info.reason, 8000)
-        if update.snapshot is not None:  # the snapshot knows exactly which phase produced it
-            done = update.snapshot.last_phase
-        else:
-            done = update.phase_done or (Phase.UPDATE if update.stats else self.phase_strip.done)
-        self.phase_strip.set_phase(done, update.next_phase, running=update.running)
-        self._show_status(update)
-        self.last_update = update
+            self.frames.append(now)
+        if "config" in changed and s.config is not None:
+            self.form.set_config(s.config)
+        if "running" in changed:
+            self.actions_by_name["run"].setText("Pause" if s.running else "Run")
+        self._show_text(now, force=bool(changed - {"history", "snapshot"}))
 
     def _show_plots(self, running: bool) -> None:
         """Both plots now when not running; running, one of them per 1/(2·PLOT_HZ) s, in turn
@@ -242,45 +240,28 @@ class MainWindow(QMainWindow):
         now = time.perf_counter()
         if not running:
             for plot in plots:
-                plot.show(self.history)
+                plot.show(self.session.history)
         elif now >= self._plot_due:
-            plots[self._plot_turn].show(self.history)
+            plots[self._plot_turn].show(self.session.history)
             self._plot_turn ^= 1
             self._plot_due = now + 0.5 / PLOT_HZ
 
-    def _show_status(self, u: Update) -> None:
-        now = time.perf_counter()
-        if u.running and now < self._status_due:
+    def _show_text(self, now: float, force: bool) -> None:
+        """The story, banner, notice and status line, as the session words them; running, at most STATUS_HZ."""
+        s = self.session
+        if s.running and not force and now < self._status_due:
             return
         self._status_due = now + 1 / STATUS_HZ
-        fps = 0.0
-        if len(self.frames) >= 2 and self.frames[-1] > self.frames[0]:
-            recent = [t for t in self.frames if t > time.perf_counter() - 2]
-            fps = (len(recent) - 1) / 2 if len(recent) > 1 else 0.0
-        self.status.setText(
-            f"{'RUNNING' if u.running else 'paused'}   iteration {u.iteration:,}   epoch {self.epoch}   "
-            f"next: {u.next_phase.label}   {u.iters_per_s:,.0f} it/s   {u.samples_per_s:,.0f} samples/s   "
-            f"display {fps:.0f} fps   {self.dataset_text}"
-        )
-
-    def _on_state(self, running: bool) -> None:
-        self.actions_by_name["run"].setText("Pause" if running else "Run")
-
-    def _on_error(self, message: str) -> None:
-        log.error("worker: %s", message)
-        self.banner.say(f"⚠ {message} — training is paused; the network and its history are kept.")
-
-    def _on_diverged(self, iteration: int, loss: float) -> None:
-        self.refresh()  # the snapshot of the diverged iteration: its lr, not whatever is typed in the form
-        snap = self.snapshot
-        lr = snap.lr if snap is not None else None
-        hint = f"lower the learning rate (e.g. to {lr / 10:g})" if lr else "lower the learning rate"
-        size = f" (largest ‖w‖ {max(r.weight_norm for r in snap.params):.2g})" if snap is not None else ""
-        self.banner.say(
-            f"⚠ Training diverged at iteration {iteration}: the loss became {loss:.4g}. The update was skipped, "
-            f"so the weights are still finite{size}. Paused — {hint} in Hyperparameters and press Apply, then press R "
-            "to restart from the seed: weights that have already blown up diverge again even at a lower rate."
-        )
+        self.phase_strip.set_phase(s.phase_done, s.next_phase, running=s.running, story=s.story())
+        banner = s.banner()
+        if banner is None:
+            self.banner.hide()
+        elif banner != self.banner.text.text() or self.banner.isHidden():
+            self.banner.say(banner)
+        self.notice.setText(s.notice(now))
+        recent = [t for t in self.frames if t > now - 2]
+        fps = (len(recent) - 1) / 2 if len(recent) > 1 else 0.0
+        self.status.setText(s.status_line(fps))
 
     # ----------------------------------------------------------------- settings
     def _restore_settings(self) -> None:

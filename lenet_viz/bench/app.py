@@ -33,8 +33,9 @@ import numpy as np
 
 from ..data import Dataset
 from ..training import StepStats, TrainConfig
+from ..training.messages import RunStarted, SnapshotTaken, Stats
 from .app_launch import TIMEOUT_S, launch, soak
-from ..training import jobs
+from . import jobs
 from .soak import app_rss_mb
 
 __all__ = ["measure", "soak", "AppRun", "stall_stats"]
@@ -104,21 +105,19 @@ class AppRun:
 
         def watched():  # noqa: ANN202
             self._refresh_start = (time.perf_counter(), time.thread_time())
-            update = drain()
+            events = drain()
             if self.timing:
-                self.frames += update.snapshot is not None
-                self.plot_frames += bool(update.stats)
-            return update
+                self.frames += any(isinstance(e, (SnapshotTaken, RunStarted)) for e in events)
+                self.plot_frames += any(isinstance(e, Stats) for e in events)
+            return events
 
         w.worker.drain = watched
         for name in PANELS:
             self._time(getattr(w, name), "show", name)
-        self._time(w, "_show_status", "refresh", since_drain=True)  # the last call of refresh()
-        self._marks: dict[int, tuple[float, int, float]] = {}
-        w.worker.callFinished.connect(lambda token, value: self._marks.__setitem__(token, value))
+        self._time(w, "_show_text", "refresh", since_drain=True)  # the last call of refresh()
         w.resize(*WINDOW_SIZE)
         w.show()
-        self.wait(lambda: w.snapshot is not None and bool(w.dataset_text), "the first snapshot")
+        self.wait(lambda: w.snapshot is not None and w.session.info is not None, "the first snapshot")
 
     def _time(self, owner: Any, method: str, name: str, since_drain: bool = False) -> None:
         inner: Callable[..., Any] = getattr(owner, method)
@@ -161,13 +160,12 @@ class AppRun:
 
     def mark(self) -> tuple[float, int, float]:
         """(time, iteration, worker-thread CPU s), read in the worker between two iterations."""
-        token = self.window.worker.call(jobs.clock_mark)
-        self.wait(lambda: token in self._marks, "benchmark marker from the worker")
-        return self._marks.pop(token)
+        future = self.window.worker.call(jobs.clock_mark)
+        self.wait(future.done, "benchmark marker from the worker")
+        return future.result()
 
     def iteration(self) -> int:
-        u = self.window.last_update
-        return u.iteration if u is not None else 0
+        return self.window.session.iteration
 
     # ------------------------------------------------------------------ measurements
     def prefill(self, points: int) -> None:
@@ -175,9 +173,9 @@ class AppRun:
         that real one) in the window's history, so the plots draw what a long session draws."""
         w = self.window
         w.actions_by_name["step"].trigger()
-        token = w.worker.call(jobs.last_stats)
-        self.wait(lambda: token in self._marks and len(w.history) > 0, "the first iteration")
-        real = self._marks.pop(token)
+        future = w.worker.call(jobs.last_stats)
+        self.wait(lambda: future.done() and len(w.history) > 0, "the first iteration")
+        real = future.result()
         rng = np.random.default_rng(0)
         noise = rng.lognormal(0.0, 0.3, size=(points, 3))
 

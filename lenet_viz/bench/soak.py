@@ -30,6 +30,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ..training.messages import RunStarted, SnapshotTaken, Stats
+
 DEFAULT_CONFIG = dict(dataset="random", batch_size=8, threads=1, eval_every=200, eval_samples=128, seed=0)
 
 
@@ -98,9 +100,9 @@ class Soak:
         drain = w.worker.drain  # wrapped before the event loop runs, so no drain is missed
 
         def watched():  # noqa: ANN202
-            update = drain()
-            self._see(update)
-            return update
+            events = drain()
+            self._see(events)
+            return events
 
         w.worker.drain = watched
         w.worker.errorOccurred.connect(lambda m: self.errors.append(f"worker error: {m}"))
@@ -139,19 +141,20 @@ class Soak:
         self.errors.append("".join(traceback.format_exception_only(kind, value)).strip())
         self._excepthook(kind, value, tb)
 
-    def _see(self, update) -> None:  # noqa: ANN001
+    def _see(self, events: list) -> None:
         now = time.perf_counter()
         if self._last_drain is not None:
             self.max_drain_gap_s = max(self.max_drain_gap_s, now - self._last_drain)
         self._last_drain = now
         self.drains += 1
-        self.snapshots_drawn += update.snapshot is not None
-        if update.reset:
-            self.received = 0
-        for s in update.stats:
-            if s.iteration != self.received + 1:
-                self.gaps += 1
-            self.received = s.iteration
+        self.snapshots_drawn += any(isinstance(e, (SnapshotTaken, RunStarted)) for e in events)
+        for e in events:
+            if isinstance(e, RunStarted):
+                self.received = 0
+            elif isinstance(e, Stats):
+                if e.stats.iteration != self.received + 1:
+                    self.gaps += 1
+                self.received = e.stats.iteration
 
     def _start(self) -> None:
         """The trainer is built and the first snapshot drawn (the window knows its dataset): go."""
@@ -168,7 +171,7 @@ class Soak:
     def _check(self) -> None:
         a = self.args
         if not self.started:
-            if self.window.dataset_text:
+            if self.window.session.info is not None:
                 self._start()
             elif self.errors:  # the trainer could not even be built
                 self._finish()
@@ -254,8 +257,8 @@ class Soak:
         gc.collect()
         out["gc_objects"]["end"] = len(gc.get_objects())
         trainer = self.window.worker.trainer  # the thread has ended: safe to read
-        last = self.window.last_update  # a training process: the position its last message reported
-        engine_iteration = trainer.iteration if trainer is not None else last.iteration if last else None
+        # a training process: the position its last message reported
+        engine_iteration = trainer.iteration if trainer is not None else self.window.session.iteration
         out["engine_iteration"] = engine_iteration
         out["lost"] = (engine_iteration or 0) - self.received + self.gaps  # must be 0
         if self.snapshot_warm is not None:

@@ -4,10 +4,11 @@ Qt-free, so the same loop runs on a thread of the GUI process or alone in a chil
 (`training/remote.py`): the app's worker only chooses where, and what carries the commands in
 and the results out.
 
-- Commands come from a queue-like `Commands` (`get(timeout)`, `get_nowait()`, `qsize()`):
+- Commands (`training/messages.py`) come from a queue-like `Commands` (`get(timeout)`, `get_nowait()`, `qsize()`):
   paused, the loop blocks on it (no busy wait); running, it looks at it between iterations,
   and a speed limit is a `get(timeout=...)`, so a command always wakes it at once.
-- Results go to an `Outbox`: every `StepStats` (never dropped), snapshots, state changes.
+- Events go to an `Outbox`'s one `emit()`: every `Stats` (never dropped), snapshots, state changes,
+  each tagged with the run it belongs to.
   Snapshots cost milliseconds, so while running one is taken at most every `snapshot_interval`
   seconds and never more than `snapshot_budget` of the time (display cost scales with the
   frame rate, not with training speed); after any command one is always taken.
@@ -25,7 +26,11 @@ from typing import Any, Protocol
 
 from ..data import DataError
 from .config import ConfigError, TrainConfig
-from .history import MetricHistory
+from .messages import (
+    ApplyConfig, Call, CallDone, CheckpointSaved, Command, Diverged, Event, Failed, OpenCheckpoint, Pause, PhaseRan,
+    Play, Ready, RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, SetProbe, SetSpeed, SnapshotTaken,
+    Stats, StepIteration, StepPhase, Stop, Toggle,
+)
 from .types import Phase, RunInfo, Snapshot, StepStats
 
 log = logging.getLogger(__name__)
@@ -33,35 +38,27 @@ log = logging.getLogger(__name__)
 #: The snapshot budget never stretches the gap between running snapshots beyond this.
 MAX_SNAPSHOT_GAP_S = 0.25
 PROBE_MOVES = ("next", "previous", "random")
-#: Commands the loop understands, with what the user was doing (for error messages).
-COMMANDS = {
-    "play": "Run", "pause": "Pause", "toggle": "Run / Pause", "step_iteration": "Step", "step_phase": "Step phase",
-    "reset": "Reset", "apply_config": "Applying settings", "speed": "Speed limit", "probe": "Choosing the probe image",
-    "snapshot": "Snapshot", "call": "Running a task", "stop": "Stop",
+#: What the user was doing, by command, for error messages.
+DOING = {
+    Play: "Run", Pause: "Pause", Toggle: "Run / Pause", StepIteration: "Step", StepPhase: "Step phase", Reset: "Reset",
+    ApplyConfig: "Applying settings", SetSpeed: "Speed limit", SetProbe: "Choosing the probe image",
+    RequestSnapshot: "Snapshot", OpenCheckpoint: "Opening the checkpoint", SaveCheckpoint: "Saving the checkpoint",
+    Call: "Running a task", Stop: "Stop",
 }
 
 
 class Commands(Protocol):
     """What `queue.Queue` offers; `remote.PipeCommands` offers it over a pipe."""
 
-    def get(self, block: bool = True, timeout: float | None = None) -> tuple[str, Any]: ...
-    def get_nowait(self) -> tuple[str, Any]: ...
+    def get(self, block: bool = True, timeout: float | None = None) -> Command: ...
+    def get_nowait(self) -> Command: ...
     def qsize(self) -> int: ...
 
 
 class Outbox(Protocol):
-    """Where the loop's results go, called from the loop's thread, in this order of events."""
+    """Where the loop's events go, in order, from the loop's thread."""
 
-    def on_ready(self, info: RunInfo) -> None: ...  # built; a first snapshot was already sent
-    def on_stats(self, stats: StepStats) -> None: ...  # one completed iteration
-    def on_snapshot(self, snapshot: Snapshot, config: TrainConfig) -> None: ...
-    def on_phase(self, phase: Phase) -> None: ...  # step_phase ran this phase
-    def on_restart(self, info: RunInfo, history: MetricHistory | None, snapshot: Snapshot, config: TrainConfig) -> None:
-        ...  # a new run replaced the old one; its first snapshot comes with it, so no drain sees half of it
-    def on_running(self, running: bool) -> None: ...
-    def on_error(self, message: str) -> None: ...  # one line for the user; the loop is paused
-    def on_diverged(self, iteration: int, loss: float) -> None: ...
-    def on_call(self, token: int, result: Any) -> None: ...
+    def emit(self, event: Event) -> None: ...
 
 
 class TrainingLoop:
@@ -82,13 +79,20 @@ class TrainingLoop:
         self._rng = random.Random(probe_seed)
         self.stopped = False
         self.running = False
+        self.run_id = 1  # bumped by every new run, so the app can drop a replaced run's events
         self._period = 0.0  # seconds per iteration under the speed limit (0: unlimited)
         self._next_tick = 0.0
         self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Play: self._play, Pause: self._pause, Toggle: self._toggle, StepIteration: self._step_iteration,
+            StepPhase: self._step_phase, Reset: self._reset, ApplyConfig: self._apply_config, SetSpeed: self._speed,
+            SetProbe: self._probe, RequestSnapshot: lambda _: self._publish(), OpenCheckpoint: self._open,
+            SaveCheckpoint: self._save, Call: self._call, Stop: self._stop,
+        }
 
     def run(self) -> None:
-        """Build, then obey commands until "stop" (or until the command source ends)."""
+        """Build, then obey commands until Stop (or until the command source ends)."""
         try:
             if self.trainer is None:
                 from .trainer import Trainer  # torch: only where training runs
@@ -104,16 +108,16 @@ class TrainingLoop:
         except Exception as exc:  # noqa: BLE001 - reported to the user, the loop ends cleanly
             self._fail("Starting training", exc)
             return
-        self.outbox.on_ready(RunInfo.of(self.trainer))
+        self._emit(Ready(self.run_id, RunInfo.of(self.trainer)))
         commands = self.commands
         while not self.stopped:
             if not self.running:
-                self._handle(*commands.get())
+                self._handle(commands.get())
             elif commands.qsize():
-                self._handle(*commands.get_nowait())
+                self._handle(commands.get_nowait())
             elif (wait := self._next_tick - time.perf_counter()) > 0:
                 try:  # the speed limit: sleep on the queue so a command still wakes us
-                    self._handle(*commands.get(timeout=wait))
+                    self._handle(commands.get(timeout=wait))
                 except queue.Empty:
                     pass
             else:
@@ -133,55 +137,56 @@ class TrainingLoop:
             self._snap_due = self._snap_due + gap if self._snap_due + gap > now else now + gap
         self._finished(stats, publish=publish)
 
-    def _handle(self, name: str, arg: Any) -> None:
+    def _handle(self, command: Command) -> None:
         try:
-            if name not in COMMANDS:
-                raise ValueError(f"unknown command {name!r}")
-            getattr(self, f"_do_{name}")(arg)
+            handler = self._handlers.get(type(command))
+            if handler is None:
+                raise ValueError(f"unknown command {command!r}")
+            handler(command)
         except Exception as exc:  # noqa: BLE001 - reported, paused, still accepting commands
-            self._fail(COMMANDS.get(name, name), exc)
+            self._fail(DOING.get(type(command), type(command).__name__), exc, getattr(command, "token", 0))
 
-    def _do_play(self, _: None) -> None:
+    def _play(self, _: Play) -> None:
         self._next_tick = 0.0
         self._set_running(True)
 
-    def _do_pause(self, _: None) -> None:
+    def _pause(self, _: Pause | None) -> None:
         self._set_running(False)
         self._publish()
 
-    def _do_toggle(self, _: None) -> None:
-        (self._do_pause if self.running else self._do_play)(None)
+    def _toggle(self, _: Toggle) -> None:
+        (self._pause if self.running else self._play)(None)
 
-    def _do_step_iteration(self, _: None) -> None:
+    def _step_iteration(self, _: StepIteration) -> None:
         self._set_running(False)
         self._finished(self._t.step())
 
-    def _do_step_phase(self, _: None) -> None:
+    def _step_phase(self, _: StepPhase) -> None:
         self._set_running(False)
         ran = self._t.step_phase()
-        self.outbox.on_phase(ran)
+        self._emit(PhaseRan(self.run_id, ran))
         if ran is Phase.UPDATE and self._t.last_stats is not None:
             self._finished(self._t.last_stats)
         else:
             self._publish()
 
-    def _do_reset(self, _: None) -> None:
+    def _reset(self, _: Reset) -> None:
         self._set_running(False)
         self._t.reset()
-        self._restarted()
+        self._restarted("reset")
 
-    def _do_apply_config(self, config: TrainConfig) -> None:
-        if self._t.apply_config(config):
-            self._restarted()
+    def _apply_config(self, command: ApplyConfig) -> None:
+        if self._t.apply_config(command.config):
+            self._restarted("config")
         else:
             self._publish()
 
-    def _do_speed(self, limit: float | None) -> None:
-        self._period = 1.0 / limit if limit else 0.0
+    def _speed(self, command: SetSpeed) -> None:
+        self._period = 1.0 / command.limit if command.limit else 0.0
         self._next_tick = 0.0
 
-    def _do_probe(self, which: int | str) -> None:
-        t = self._t
+    def _probe(self, command: SetProbe) -> None:
+        t, which = self._t, command.which
         if which == "random":
             index = self._rng.randrange(t.num_probes)
         elif which in ("next", "previous"):
@@ -191,19 +196,25 @@ class TrainingLoop:
         t.set_probe(index)  # wraps around
         self._publish()
 
-    def _do_snapshot(self, _: None) -> None:
-        self._publish()
+    def _open(self, command: OpenCheckpoint) -> None:
+        from .checkpoint import restore_checkpoint  # torch: only where training runs
 
-    def _do_call(self, job: tuple[int, Callable[[Any], Any], bool]) -> None:
-        token, fn, replaces_state = job
-        result = fn(self._t)
-        if replaces_state:
-            self._restarted(history=self._t.history.copy())
-        else:
-            self._publish()  # fn may have changed anything: show it first
-        self.outbox.on_call(token, result)
+        self._set_running(False)
+        restore_checkpoint(self._t, command.path)  # a bad file raises before anything changed
+        self._restarted("opened", history=self._t.history.copy(), path=command.path, token=command.token)
 
-    def _do_stop(self, _: None) -> None:
+    def _save(self, command: SaveCheckpoint) -> None:
+        from .checkpoint import save_checkpoint
+
+        path = save_checkpoint(self._t, command.path)
+        self._emit(CheckpointSaved(self.run_id, str(path), self._t.iteration, command.token))
+
+    def _call(self, command: Call) -> None:
+        result = command.fn(self._t)
+        self._publish()  # fn may have changed anything: show it first
+        self._emit(CallDone(self.run_id, command.token, result))
+
+    def _stop(self, _: Stop) -> None:
         self.stopped = True
 
     # ------------------------------------------------------------------------ helpers
@@ -212,18 +223,21 @@ class TrainingLoop:
         assert self.trainer is not None, "used before run() built the trainer"
         return self.trainer
 
+    def _emit(self, event: Event) -> None:
+        self.outbox.emit(event)
+
     def _finished(self, stats: StepStats, publish: bool = True) -> None:
         """An iteration completed: hand over its stats; stop on NaN/Inf so the user sees it."""
-        self.outbox.on_stats(stats)
+        self._emit(Stats(self.run_id, stats))
         if stats.diverged:
             self._set_running(False)
             self._publish()
-            self.outbox.on_diverged(stats.iteration, stats.loss)
+            self._emit(Diverged(self.run_id, stats.iteration, stats.loss))
         elif publish:
             self._publish()
 
     def _publish(self) -> None:
-        self.outbox.on_snapshot(self._snapshot(), self._t.config)
+        self._emit(SnapshotTaken(self.run_id, self._snapshot(), self._t.config))
 
     def _snapshot(self) -> Snapshot:
         start = time.perf_counter()
@@ -233,19 +247,20 @@ class TrainingLoop:
         self._snap_cost = 0.8 * self._snap_cost + 0.2 * cost if rising else cost
         return snapshot
 
-    def _restarted(self, history: MetricHistory | None = None) -> None:
-        self.outbox.on_restart(RunInfo.of(self._t), history, self._snapshot(), self._t.config)
+    def _restarted(self, cause: str, **extra: Any) -> None:
+        self.run_id += 1
+        self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config, **extra))
 
     def _set_running(self, running: bool) -> None:
         if running != self.running:
             self.running = running
-            self.outbox.on_running(running)
+            self._emit(RunningChanged(self.run_id, running))
 
-    def _fail(self, what: str, exc: BaseException) -> None:
+    def _fail(self, what: str, exc: BaseException, token: int = 0) -> None:
         """Log the traceback; tell the user in one line; pause, so nothing runs on in a bad state."""
         log.error("%s failed", what, exc_info=exc)
         self._set_running(False)
-        self.outbox.on_error(user_message(what, exc))
+        self._emit(Failed(self.run_id, user_message(what, exc), token))
 
 
 def user_message(what: str, exc: BaseException) -> str:

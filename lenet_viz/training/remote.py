@@ -6,10 +6,10 @@ small op, so a training thread ran at 0.4-0.6x of a bare loop while the window w
 (`python -m lenet_viz.bench`).  A process has its own interpreter: training keeps its core,
 the GUI keeps the other.
 
-The protocol is the `TrainingLoop`'s own: after a start message, the parent sends `(command,
-argument)` tuples, the child answers with `(outbox method, args)` tuples, in order, pickled by the pipe.  Only plain
-data crosses: dataclasses of numbers and numpy copies, a TrainConfig, a MetricHistory, and for
-`call` a picklable function of the trainer.  Nothing here imports Qt.
+The protocol is the `TrainingLoop`'s own: after a start message, the parent sends commands and
+the child answers with events (`training/messages.py`), in order, pickled by the pipe.  Only
+plain data crosses: dataclasses of numbers and numpy copies, a TrainConfig, a MetricHistory,
+and for `Call` a picklable function of the trainer.  Nothing here imports Qt.
 
 Pickle on this pipe is safe because it is private: both ends are ours (the app creates the
 socket pair and hands one end to the child it starts, as an inherited descriptor), the socket
@@ -28,22 +28,15 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
-from collections.abc import Callable
-from functools import partial
-from typing import Any
 
 from .config import TrainConfig
 from .loop import TrainingLoop, user_message
+from .messages import Command, Event, Failed, Stop
 
 log = logging.getLogger(__name__)
 
 #: The folder that holds the lenet_viz package (site-packages, or a source checkout).
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-#: The outbox methods a child may ask the parent to run.
-MESSAGES = frozenset({
-    "on_ready", "on_stats", "on_snapshot", "on_phase", "on_restart", "on_running", "on_error", "on_diverged", "on_call",
-})
 
 
 class PipeCommands:
@@ -55,12 +48,12 @@ class PipeCommands:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def get(self, block: bool = True, timeout: float | None = None) -> tuple[str, Any]:
+    def get(self, block: bool = True, timeout: float | None = None) -> Command:
         if block and not self._poll(timeout):
             raise queue.Empty
         return self._recv()
 
-    def get_nowait(self) -> tuple[str, Any]:
+    def get_nowait(self) -> Command:
         return self.get(timeout=0)
 
     def qsize(self) -> int:
@@ -72,34 +65,29 @@ class PipeCommands:
         except (EOFError, OSError):
             return True  # the next _recv() says stop
 
-    def _recv(self) -> tuple[str, Any]:
+    def _recv(self) -> Command:
         try:
-            return self.conn.recv()
+            command = self.conn.recv()
         except (EOFError, OSError):
-            return ("stop", None)
+            return Stop()
+        return command if isinstance(command, Command) else Stop()  # not ours: nothing else is trusted
 
 
 class PipeOutbox:
-    """The `Outbox` of the training process: each call goes to the parent as `(name, args)`.
-
-    Every method is the same one-liner, so they are made from MESSAGES instead of written out."""
+    """The `Outbox` of the training process: each event goes to the parent, pickled whole before a
+    byte is written (so a result that cannot pickle leaves nothing half-sent)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        if name not in MESSAGES:
-            raise AttributeError(name)
-        return partial(self._send, name)
-
-    def _send(self, name: str, *args: Any) -> None:
+    def emit(self, event: Event) -> None:
         try:
-            self.conn.send((name, args))  # pickled whole before a byte is written
+            self.conn.send(event)
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the parent is gone; the next command read says stop
         except Exception as exc:  # noqa: BLE001 - only a call's result can fail to pickle: the caller's bug, say so
-            log.error("%s: cannot be sent to the app", name, exc_info=exc)
-            self.on_error(user_message("Sending a task's result", exc))
+            log.error("%s: cannot be sent to the app", type(event).__name__, exc_info=exc)
+            self.emit(Failed(event.run, user_message("Sending a task's result", exc), getattr(event, "token", 0)))
 
 
 def child_command(fd: int, cwd: str | os.PathLike[str] | None = None) -> list[str]:

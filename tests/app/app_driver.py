@@ -13,13 +13,21 @@ import torch
 from PySide6.QtCore import QSettings
 
 from lenet_viz.app.main_window import MainWindow
-from lenet_viz.app.worker import TrainingWorker, Update
+from drained import Drained, summarize
+from lenet_viz.app.worker import TrainingWorker
 from lenet_viz.training import Phase, TrainConfig, Trainer
-from test_worker import ask  # fn(trainer) in the worker thread, after every command queued before it
 
 LONG = 60_000  # ms; generous: the machine is small and shared, the first Trainer pays for imports
 #: The small, fast configuration the abuse tests train (random 32x32 tensors, batch 8).
 FAST = dict(dataset="random", batch_size=8, threads=1, eval_every=50, eval_samples=64)
+
+
+def ask(qtbot, worker: TrainingWorker, fn):  # noqa: ANN201
+    """fn(trainer) where training runs, after every command queued before it; the window's timer
+    drains and so resolves the future."""
+    future = worker.call(fn)
+    qtbot.waitUntil(future.done, timeout=LONG)
+    return future.result()
 
 
 def open_window(qtbot, tmp_path, **config) -> MainWindow:
@@ -28,7 +36,7 @@ def open_window(qtbot, tmp_path, **config) -> MainWindow:
     w = MainWindow(TrainConfig(**{**FAST, **config}), settings=settings)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: bool(w.dataset_text) and w.parameter_panel.table.rowCount() == 11, timeout=LONG)
+    qtbot.waitUntil(lambda: w.session.info is not None and w.parameter_panel.table.rowCount() == 11, timeout=LONG)
     return w
 
 
@@ -65,7 +73,7 @@ class Ledger:
     drains: int = 0
     faults: list[str] = field(default_factory=list)
 
-    def see(self, u: Update) -> None:
+    def see(self, u: Drained) -> None:
         self.drains += 1
         if u.reset:
             self.count = 0
@@ -83,10 +91,10 @@ class Ledger:
         """Watch every TrainingWorker.drain() (install before the window is built)."""
         drain = TrainingWorker.drain
 
-        def watched(worker: TrainingWorker) -> Update:
-            update = drain(worker)
-            self.see(update)
-            return update
+        def watched(worker: TrainingWorker) -> list:
+            events = drain(worker)
+            self.see(summarize(worker, events))
+            return events
 
         monkeypatch.setattr(TrainingWorker, "drain", watched)
         return self
@@ -106,8 +114,8 @@ def check_consistent(qtbot, w: MainWindow, ledger: Ledger, config: TrainConfig |
     exactly iterations 1..N, weights are finite, the phase strip names the engine's next phase."""
     state = settle(qtbot, w)
     assert ledger.faults == []
-    u = w.last_update
-    assert u is not None and not u.running
+    u = w.session
+    assert not u.running
     assert state.iteration == ledger.count == u.iteration, (state.iteration, ledger.count, u.iteration)
     h = w.history
     if h.stride == 1:

@@ -213,7 +213,7 @@ def test_closing_at_random_moments_is_clean_and_quick(qtbot, tmp_path):
         worker = w.worker
         if moment == "running":
             worker.play()
-            qtbot.waitUntil(lambda: w.last_update is not None and w.last_update.iteration >= 3, timeout=30000)
+            qtbot.waitUntil(lambda: w.session.iteration >= 3, timeout=30000)
         elif moment == "mid-phase":
             for _ in range(rng.randint(1, 4)):
                 worker.step_phase()
@@ -251,7 +251,7 @@ def test_garbage_is_collected_only_in_the_gui_thread(qtbot, tmp_path):
     try:
         w = open_window(qtbot, tmp_path)
         w.worker.play()
-        qtbot.waitUntil(lambda: w.last_update.iteration >= 300 and len(threads) > 0, timeout=60000)
+        qtbot.waitUntil(lambda: w.session.iteration >= 300 and len(threads) > 0, timeout=60000)
         w.close()
     finally:
         gc.callbacks.remove(seen)

@@ -102,7 +102,7 @@ def test_a_window_whose_data_is_corrupt_says_which_file_and_closes_cleanly(qtbot
     for key in (Qt.Key.Key_Space, Qt.Key.Key_N, Qt.Key.Key_P, Qt.Key.Key_R):  # nothing to train: nothing breaks
         qtbot.keyClick(w, key)
     w.refresh()
-    assert w.last_update.iteration == 0 and len(w.history) == 0
+    assert w.session.iteration == 0 and len(w.history) == 0
     w.close()
     assert not w.worker.isRunning()
 

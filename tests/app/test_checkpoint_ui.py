@@ -36,11 +36,11 @@ def steps(qtbot, w: MainWindow, n: int) -> None:
 
 
 def finished(qtbot, w: MainWindow, start) -> object:
-    """Start a checkpoint call and wait for its own callFinished; the window has drained by then."""
-    tokens: list[int] = []
-    with qtbot.waitSignal(w.worker.callFinished, timeout=LONG, check_params_cb=lambda token, _: token in tokens) as got:
-        tokens.append(start())
-    return got.args[1]
+    """Start a checkpoint command (or call) and wait for its future: the window's drain resolves
+    it, after handing the events before its answer to the session."""
+    future = start()
+    qtbot.waitUntil(future.done, timeout=LONG)
+    return future.result()
 
 
 def curves(w: MainWindow) -> list[np.ndarray]:
@@ -52,7 +52,7 @@ def test_save_then_open_brings_back_iteration_weights_and_curves(qtbot, window, 
     steps(qtbot, w, 5)
     path = tmp_path / "ck.pt"
     finished(qtbot, w, lambda: w.save_checkpoint_to(path))
-    assert w.statusBar().currentMessage() == f"Saved iteration 5 to {path}"
+    assert w.notice.text() == f"Saved iteration 5 to {path}"
     saved = load_checkpoint(path)
     at_save = curves(w)
     assert at_save[0].tolist() == [1, 2, 3, 4, 5]
@@ -66,7 +66,7 @@ def test_save_then_open_brings_back_iteration_weights_and_curves(qtbot, window, 
     for now, then in zip(curves(w), at_save, strict=True):
         np.testing.assert_array_equal(now, then)
     assert w.history.eval_arrays()[0].tolist() == [3]
-    assert "iteration 5 " in w.status.text() and w.statusBar().currentMessage() == f"Opened {path}: iteration 5"
+    assert "iteration 5 " in w.status.text() and w.notice.text() == f"Opened {path}: iteration 5"
     steps(qtbot, w, 1)  # the resumed run is the same run: iteration 6 has the loss it had before
     assert float(w.history.column("loss")[5]) == sixth_loss and len(w.history) == 6
 
@@ -133,10 +133,10 @@ def test_menu_actions_open_the_dialogs_and_use_their_answer(qtbot, window, tmp_p
 
     monkeypatch.setattr(checkpoint_actions.QFileDialog, "getSaveFileName", staticmethod(save_dialog))
     monkeypatch.setattr(checkpoint_actions.QFileDialog, "getOpenFileName", staticmethod(lambda *a: (str(path), "")))
-    finished(qtbot, w, lambda: (w.actions_by_name["save"].trigger(), max(w.checkpoints._tokens))[1])
+    finished(qtbot, w, lambda: (w.actions_by_name["save"].trigger(), w.checkpoints.last)[1])
     assert asked[0].endswith("lenet-viz-iter2.pt") and path.is_file()
     steps(qtbot, w, 1)
-    finished(qtbot, w, lambda: (w.actions_by_name["open"].trigger(), max(w.checkpoints._tokens))[1])
+    finished(qtbot, w, lambda: (w.actions_by_name["open"].trigger(), w.checkpoints.last)[1])
     assert iteration_shown(w) == 2
     monkeypatch.setattr(checkpoint_actions.QFileDialog, "getOpenFileName", staticmethod(lambda *a: ("", "")))
     w.actions_by_name["open"].trigger()  # cancelled: nothing happens
@@ -152,7 +152,7 @@ def test_the_window_can_start_on_a_checkpoint(qtbot, window, tmp_path):
     qtbot.addWidget(w)
     try:
         qtbot.waitUntil(lambda: iteration_shown(w) == 4 and len(w.history) == 4, timeout=LONG)
-        qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith("Opened"), timeout=LONG)
+        qtbot.waitUntil(lambda: w.notice.text().startswith("Opened"), timeout=LONG)
         assert w.form.current_config().eval_every == 3  # the checkpoint's settings, not the launch's
     finally:
         w.close()

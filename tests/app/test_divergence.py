@@ -87,8 +87,8 @@ def test_lower_lr_apply_and_reset_trains_again(qtbot, diverged):
     w.form.lr.setText("0.01")
     qtbot.mouseClick(w.form.apply_button, Qt.MouseButton.LeftButton)
     assert w.form.error.isHidden()
-    with qtbot.waitSignal(w.worker.resetDone, timeout=LONG):
-        qtbot.keyClick(w, Qt.Key.Key_R)
+    qtbot.keyClick(w, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: w.session.iteration == 0 and w.session.diverged is None, timeout=LONG)
     assert check_consistent(qtbot, w, ledger).iteration == 0
     for _ in range(20):
         qtbot.keyClick(w, Qt.Key.Key_N)
@@ -133,7 +133,7 @@ def test_divergence_right_after_a_lr_change_mid_run(qtbot, tmp_path, monkeypatch
     ledger = Ledger().install(monkeypatch)
     w = open_window(qtbot, tmp_path, **{**DIVERGES, "lr": 0.01})
     w.worker.play()
-    qtbot.waitUntil(lambda: w.last_update.iteration >= 5, timeout=LONG)
+    qtbot.waitUntil(lambda: w.session.iteration >= 5, timeout=LONG)
     with qtbot.waitSignal(w.worker.diverged, timeout=LONG) as blocker:
         w.form.lr.setText("10")
         w.form.apply()

@@ -21,7 +21,7 @@ def make_window(qtbot, tmp_path, **config) -> MainWindow:
     w = MainWindow(TrainConfig(**config), settings=settings)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: bool(w.dataset_text) and w.parameter_panel.table.rowCount() == 11, timeout=30000)
+    qtbot.waitUntil(lambda: w.session.info is not None and w.parameter_panel.table.rowCount() == 11, timeout=30000)
     return w
 
 
@@ -34,7 +34,7 @@ def window(qtbot, tmp_path):
 
 
 def iteration_shown(w: MainWindow) -> int:
-    return w.last_update.iteration if w.last_update else -1
+    return w.session.iteration
 
 
 def conv1_cells(w: MainWindow) -> np.ndarray:

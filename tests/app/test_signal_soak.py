@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import pytest
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from drained import drain
 from lenet_viz.app.worker import TrainingWorker
 from lenet_viz.training import TrainConfig
 
@@ -103,11 +104,11 @@ def _soak_worker(qtbot, steps: int, snapshots: int, toggles: int) -> None:
             for _ in range(snapshots):
                 with qtbot.waitSignal(worker.snapshotReady, timeout=LONG):
                     worker.request_snapshot()
-                assert worker.drain().snapshot is not None
+                assert drain(worker).snapshot is not None
             for i in range(steps):
                 with qtbot.waitSignal(worker.snapshotReady, timeout=LONG):
                     worker.step_iteration()
-                assert [s.iteration for s in worker.drain().stats] == [i + 1]
+                assert [s.iteration for s in drain(worker).stats] == [i + 1]
             worker.set_speed_limit(0.01)  # one iteration per play, then it waits on the queue
             for _ in range(toggles):
                 with qtbot.waitSignals([worker.stateChanged, worker.stateChanged], timeout=LONG):

@@ -1,7 +1,7 @@
 """The window as users run it: training in a child process (most app tests use a thread).
 
 The trainer is in another process here, so these tests read what the GUI shows and ask the
-child with picklable jobs (`training.jobs`), never `worker.trainer`.
+child with picklable jobs (`tests/trainer_jobs.py`), never `worker.trainer`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from lenet_viz.training import Phase, jobs
+import trainer_jobs as jobs
+from lenet_viz.training import Phase
 from lenet_viz.training.checkpoint import load_checkpoint
 
 from test_checkpoint_ui import finished  # tests/app is on sys.path
@@ -32,7 +33,7 @@ def window(qtbot, tmp_path):
     pid = w.worker.child_pid
     w.close()
     assert not w.worker.isRunning()
-    assert w.worker._child.poll() is not None, f"training process {pid} outlived its window"
+    assert w.worker.transport._child.poll() is not None, f"training process {pid} outlived its window"
 
 
 def ask(qtbot, w, job):
@@ -93,7 +94,7 @@ def test_checkpoint_save_and_open_through_the_process(qtbot, window, tmp_path):
         qtbot.waitUntil(lambda: iteration_shown(w) == target, timeout=LONG)
     path = tmp_path / "ck.pt"
     finished(qtbot, w, lambda: w.save_checkpoint_to(path))
-    assert w.statusBar().currentMessage() == f"Saved iteration 3 to {path}"
+    assert w.notice.text() == f"Saved iteration 3 to {path}"
     saved = load_checkpoint(path)
     qtbot.keyClick(w, Qt.Key.Key_R)
     qtbot.waitUntil(lambda: iteration_shown(w) == 0 and len(w.history) == 0, timeout=LONG)
@@ -109,7 +110,7 @@ def test_checkpoint_save_and_open_through_the_process(qtbot, window, tmp_path):
 
 def test_close_while_running_ends_the_training_process(qtbot, tmp_path):
     w = make_window(qtbot, tmp_path)
-    child = w.worker._child
+    child = w.worker.transport._child
     w.worker.play()
     qtbot.waitUntil(lambda: iteration_shown(w) >= 3, timeout=LONG)
     w.close()
@@ -120,8 +121,8 @@ def test_a_killed_training_process_is_reported(qtbot, window):
     w = window
     w.worker.play()
     qtbot.waitUntil(lambda: iteration_shown(w) >= 2, timeout=LONG)
-    w.worker._child.kill()
+    w.worker.transport._child.kill()
     qtbot.waitUntil(lambda: w.banner.isVisible() and "stopped unexpectedly" in w.banner.text.text(), timeout=LONG)
     qtbot.waitUntil(lambda: not w.worker.isRunning(), timeout=LONG)
     w.refresh()
-    assert not w.last_update.running and "RUNNING" not in w.status.text()
+    assert not w.session.running and "RUNNING" not in w.status.text()

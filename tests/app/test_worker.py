@@ -9,8 +9,11 @@ import time
 
 import pytest
 
-from lenet_viz.app.worker import TrainingWorker, Update
-from lenet_viz.training import Phase, TrainConfig, Trainer, jobs
+import trainer_jobs as jobs
+from drained import Drained, ask, drain, until
+from lenet_viz.app.worker import TrainingWorker
+from lenet_viz.training import Phase, TrainConfig, Trainer
+from lenet_viz.training.messages import RunStarted
 
 FAST = TrainConfig(dataset="random", batch_size=16)
 LONG = 60_000  # ms; generous because the first Trainer of a session pays for lazy imports
@@ -31,7 +34,7 @@ def make_worker(qtbot):
         workers.append(worker)
         with qtbot.waitSignal(worker.ready, timeout=LONG):
             worker.start()
-        worker.drain()  # the start-up snapshot; re-arms snapshotReady
+        drain(worker)  # the start-up snapshot; re-arms snapshotReady
         return worker
 
     yield make
@@ -40,13 +43,13 @@ def make_worker(qtbot):
         assert not worker.isRunning()
 
 
-def command(qtbot, worker: TrainingWorker, send) -> Update:
+def command(qtbot, worker: TrainingWorker, send) -> Drained:
     """Send a command that ends with a fresh snapshot; return what the GUI would drain then."""
     ask(qtbot, worker, jobs.iteration)  # a barrier: earlier commands' signals are delivered
-    worker.drain()
+    drain(worker)
     with qtbot.waitSignal(worker.snapshotReady, timeout=LONG):
         send()
-    return worker.drain()
+    return drain(worker)
 
 
 def play_until(qtbot, worker: TrainingWorker, iterations: int, seen: list | None = None) -> list:
@@ -55,7 +58,7 @@ def play_until(qtbot, worker: TrainingWorker, iterations: int, seen: list | None
     worker.play()
 
     def enough() -> bool:
-        seen.extend(worker.drain().stats)
+        seen.extend(drain(worker).stats)
         return bool(seen) and seen[-1].iteration >= iterations
 
     qtbot.waitUntil(enough, timeout=LONG)
@@ -72,14 +75,6 @@ def record(signal) -> list[tuple]:
     seen: list[tuple] = []
     signal.connect(lambda *args: seen.append(args))
     return seen
-
-
-def ask(qtbot, worker: TrainingWorker, fn):
-    """Run fn(trainer) where training runs (the GUI thread must not read the live trainer)."""
-    with qtbot.waitSignal(worker.callFinished, timeout=LONG) as blocker:
-        token = worker.call(fn)
-    assert blocker.args[0] == token
-    return blocker.args[1]
 
 
 def trainer_iteration(qtbot, worker: TrainingWorker) -> int:
@@ -130,13 +125,13 @@ def test_pause_really_holds(qtbot, make_worker, process):
     worker = make_worker(process=process)
     play_until(qtbot, worker, 6)
     pause(qtbot, worker)
-    held = worker.drain()
+    held = drain(worker)
     assert not held.running
     frozen = trainer_iteration(qtbot, worker)
     assert held.iteration == frozen > 5
     for _ in range(10):  # events while nothing should happen, drained as the GUI timer would
         qtbot.wait(30)
-        assert worker.drain().stats == []
+        assert drain(worker).stats == []
     assert trainer_iteration(qtbot, worker) == frozen
 
 
@@ -148,7 +143,7 @@ def test_toggle_flips_between_running_and_paused(qtbot, make_worker, process):
     assert blocker.args == [True]
     with qtbot.waitSignal(worker.stateChanged, timeout=LONG) as blocker:
         worker.toggle()
-    assert blocker.args == [False] and not worker.drain().running
+    assert blocker.args == [False] and not drain(worker).running
 
 
 @BOTH
@@ -156,7 +151,7 @@ def test_no_stats_are_dropped(qtbot, make_worker, process):
     worker = make_worker(process=process)
     seen = play_until(qtbot, worker, 300)
     pause(qtbot, worker)
-    seen.extend(worker.drain().stats)
+    seen.extend(drain(worker).stats)
     assert [s.iteration for s in seen] == list(range(1, len(seen) + 1))
     assert len(seen) >= 300
 
@@ -165,11 +160,11 @@ def test_no_stats_are_dropped(qtbot, make_worker, process):
 def test_drain_reports_throughput_while_running(qtbot, make_worker, process):
     worker = make_worker(process=process)
     worker.play()
-    qtbot.waitUntil(lambda: worker.drain().iters_per_s > 0, timeout=LONG)
-    update = worker.drain()
+    qtbot.waitUntil(lambda: drain(worker).iters_per_s > 0, timeout=LONG)
+    update = drain(worker)
     assert update.running
     pause(qtbot, worker)
-    assert worker.drain().iters_per_s == 0
+    assert drain(worker).iters_per_s == 0
 
 
 @BOTH
@@ -180,7 +175,7 @@ def test_speed_limit_bounds_the_rate(qtbot, make_worker, process):
     seen = play_until(qtbot, worker, 1)
     start, t0 = seen[-1].iteration, time.perf_counter()
     qtbot.wait(500)
-    seen.extend(worker.drain().stats)
+    seen.extend(drain(worker).stats)
     elapsed = time.perf_counter() - t0
     # iterations start at least 1/limit apart; +1 for one already under way, +1 slack
     assert seen[-1].iteration - start <= elapsed * limit + 2
@@ -208,9 +203,8 @@ def test_apply_config_mid_iteration_waits_for_the_boundary(qtbot, make_worker, p
 def test_apply_config_that_restarts_reports_a_reset(qtbot, make_worker, process):
     worker = make_worker(process=process)
     command(qtbot, worker, worker.step_iteration)
-    with qtbot.waitSignal(worker.resetDone, timeout=LONG):
-        worker.apply_config(FAST.replace(seed=1))
-    update = worker.drain()
+    worker.apply_config(FAST.replace(seed=1))
+    update = until(qtbot, worker, RunStarted, LONG)
     assert update.reset and update.iteration == 0 and update.config.seed == 1
 
 
@@ -218,9 +212,8 @@ def test_apply_config_that_restarts_reports_a_reset(qtbot, make_worker, process)
 def test_reset_pauses_and_starts_over(qtbot, make_worker, process):
     worker = make_worker(process=process)
     play_until(qtbot, worker, 3)
-    with qtbot.waitSignal(worker.resetDone, timeout=LONG):
-        worker.reset()
-    update = worker.drain()
+    worker.reset()
+    update = until(qtbot, worker, RunStarted, LONG)
     assert update.reset and not update.running and update.stats == []
     assert update.snapshot.iteration == 0 and update.iteration == 0
     update = command(qtbot, worker, worker.step_iteration)
@@ -256,7 +249,7 @@ def test_exception_in_worker_is_reported_and_pauses(qtbot, make_worker, caplog):
     assert states == [(False,)]
     assert "ZeroDivisionError" in message and "\n" not in message
     assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)  # full traceback logged
-    update = worker.drain()
+    update = drain(worker)
     assert not update.running and update.error == message
     done = update.iteration
     update = command(qtbot, worker, worker.step_iteration)  # still alive and listening
@@ -273,7 +266,7 @@ def test_construction_error_is_reported_and_the_thread_ends(qtbot, tmp_path, pro
         [(message,)] = errors
         assert "MNIST files missing" in message and str(tmp_path) in message
         assert worker.wait(2000) and not worker.isRunning()
-        assert ready == [] and worker.drain().error == message
+        assert ready == [] and drain(worker).error == message
     finally:
         assert worker.shutdown(2000)
 
@@ -286,7 +279,7 @@ def test_divergence_pauses_and_says_where(qtbot, make_worker, process):
         worker.play()
     iteration, loss = blocker.args
     assert not math.isfinite(loss)
-    update = worker.drain()
+    update = drain(worker)
     seen.extend(update.stats)
     assert not update.running and not worker.running
     assert seen[-1].iteration == iteration and seen[-1].diverged
@@ -303,7 +296,7 @@ def test_snapshot_ready_is_not_reemitted_until_drained(qtbot, make_worker):
     qtbot.waitUntil(lambda: worker.trainer.iteration >= 10, timeout=LONG)
     pause(qtbot, worker)
     assert len(emitted) == 1
-    update = worker.drain()
+    update = drain(worker)
     assert update.snapshot.iteration == len(update.stats)  # the latest snapshot won
     with qtbot.waitSignal(worker.snapshotReady, timeout=LONG):  # drained: armed again
         worker.request_snapshot()
@@ -342,7 +335,7 @@ def test_process_job_error_is_reported_and_the_loop_goes_on(qtbot, make_worker):
         worker.call(operator.itemgetter("no such key"))  # raises TypeError in the training process
     message = blocker.args[0]
     assert message.startswith("Running a task failed: TypeError") and "\n" not in message
-    update = worker.drain()
+    update = drain(worker)
     assert not update.running and update.error == message
     done = update.iteration
     update = command(qtbot, worker, worker.step_iteration)
@@ -353,10 +346,10 @@ def test_process_that_dies_is_reported_not_hung(qtbot, make_worker):
     worker = make_worker(process=True)
     play_until(qtbot, worker, 2)
     with qtbot.waitSignal(worker.errorOccurred, timeout=LONG) as blocker:
-        worker._child.kill()  # as the kernel's OOM killer would
+        worker.transport._child.kill()  # as the kernel's OOM killer would
     assert "stopped unexpectedly" in blocker.args[0] and "-9" in blocker.args[0]
     qtbot.waitUntil(lambda: not worker.isRunning(), timeout=LONG)
-    assert not worker.running and not worker.drain().running
+    assert not worker.running and not drain(worker).running
     with qtbot.waitSignal(worker.errorOccurred, timeout=LONG) as blocker:
         worker.step_iteration()  # a command to a dead process says so instead of vanishing
     assert "has stopped" in blocker.args[0]
@@ -365,8 +358,8 @@ def test_process_that_dies_is_reported_not_hung(qtbot, make_worker):
 def test_process_shutdown_before_ready_does_not_wait_for_the_build(qtbot):
     worker = TrainingWorker(config=TrainConfig(dataset="random", batch_size=16), process=True)
     worker.start()
-    qtbot.waitUntil(lambda: worker._child is not None, timeout=LONG)
+    qtbot.waitUntil(lambda: worker.transport._child is not None, timeout=LONG)
     t0 = time.perf_counter()
     assert worker.shutdown(5000)
     assert time.perf_counter() - t0 < 2.5  # terminated, not waited for torch's import and the data
-    assert worker._child.poll() is not None
+    assert worker.transport._child.poll() is not None

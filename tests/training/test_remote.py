@@ -8,8 +8,12 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from lenet_viz.training import Phase, TrainConfig, jobs
-from lenet_viz.training.remote import MESSAGES, serve
+import trainer_jobs as jobs
+from lenet_viz.training import Phase, TrainConfig
+from lenet_viz.training.messages import (
+    Call, CallDone, Event, Failed, PhaseRan, Play, Ready, SnapshotTaken, Stats, StepIteration, StepPhase, Stop,
+)
+from lenet_viz.training.remote import serve
 
 FAST = TrainConfig(dataset="random", batch_size=8, threads=1)
 TIMEOUT = 60.0
@@ -24,7 +28,7 @@ def child():
     thread.start()
     yield conn, thread
     try:
-        conn.send(("stop", None))
+        conn.send(Stop())
     except OSError:
         pass
     thread.join(TIMEOUT)
@@ -32,40 +36,44 @@ def child():
     assert not thread.is_alive()
 
 
-def until(conn: Connection, name: str) -> list[tuple[str, tuple]]:
-    """Every message up to and including the first `name`."""
+def until(conn: Connection, kind: type) -> list[Event]:
+    """Every event up to and including the first of `kind`."""
     seen = []
     while True:
-        assert conn.poll(TIMEOUT), f"no {name} within {TIMEOUT} s; got {[n for n, _ in seen]}"
-        message = conn.recv()
-        assert message[0] in MESSAGES
-        seen.append(message)
-        if message[0] == name:
+        assert conn.poll(TIMEOUT), f"no {kind.__name__} within {TIMEOUT} s; got {[type(e).__name__ for e in seen]}"
+        event = conn.recv()
+        assert isinstance(event, Event)
+        seen.append(event)
+        if isinstance(event, kind):
             return seen
+
+
+def kinds(events: list[Event]) -> list[type]:
+    return [type(e) for e in events]
 
 
 def test_start_step_call_stop(child):
     conn, thread = child
     conn.send(("start", (FAST, {"torch_threads": 1})))
-    started = until(conn, "on_ready")
-    assert [n for n, _ in started] == ["on_snapshot", "on_ready"]
-    snapshot, config = started[0][1]
+    started = until(conn, Ready)
+    assert kinds(started) == [SnapshotTaken, Ready]
+    snapshot, config = started[0].snapshot, started[0].config
     assert snapshot.iteration == 0 and config == FAST
-    assert started[1][1][0].dataset == "random"
+    assert started[1].info.dataset == "random" and started[1].run == 1
 
-    conn.send(("step_iteration", None))
-    stepped = until(conn, "on_snapshot")
-    assert [n for n, _ in stepped] == ["on_stats", "on_snapshot"]
-    assert stepped[0][1][0].iteration == 1 and stepped[1][1][0].iteration == 1
+    conn.send(StepIteration())
+    stepped = until(conn, SnapshotTaken)
+    assert kinds(stepped) == [Stats, SnapshotTaken]
+    assert stepped[0].stats.iteration == 1 and stepped[1].snapshot.iteration == 1
 
-    conn.send(("step_phase", None))
-    phased = until(conn, "on_snapshot")
-    assert phased[0] == ("on_phase", (Phase.ZERO_GRAD,))
+    conn.send(StepPhase())
+    phased = until(conn, SnapshotTaken)
+    assert phased[0] == PhaseRan(1, Phase.ZERO_GRAD)
 
-    conn.send(("call", (7, jobs.iteration, False)))
-    assert until(conn, "on_call")[-1] == ("on_call", (7, 1))
+    conn.send(Call(7, jobs.iteration))
+    assert until(conn, CallDone)[-1] == CallDone(1, 7, 1)
 
-    conn.send(("stop", None))
+    conn.send(Stop())
     thread.join(TIMEOUT)
     assert not thread.is_alive()
     with pytest.raises(EOFError):  # serve closed its end
@@ -75,7 +83,8 @@ def test_start_step_call_stop(child):
 def test_a_run_that_cannot_start_reports_why_and_ends(child, tmp_path):
     conn, thread = child
     conn.send(("start", (TrainConfig(dataset="mnist", data_dir=str(tmp_path)), {})))
-    (name, (message,)), = until(conn, "on_error")
+    (failed,) = until(conn, Failed)
+    message = failed.message
     assert "MNIST files missing" in message and str(tmp_path) in message
     thread.join(TIMEOUT)
     assert not thread.is_alive()
@@ -85,9 +94,9 @@ def test_the_app_going_away_stops_an_orphan(child):
     """The parent died (its end closed) while the loop was running flat out: it must not train on."""
     conn, thread = child
     conn.send(("start", (FAST, {})))
-    until(conn, "on_ready")
-    conn.send(("play", None))
-    until(conn, "on_stats")
+    until(conn, Ready)
+    conn.send(Play())
+    until(conn, Stats)
     conn.close()
     thread.join(TIMEOUT)
     assert not thread.is_alive()
@@ -95,7 +104,7 @@ def test_the_app_going_away_stops_an_orphan(child):
 
 def test_a_wrong_first_message_ends_the_child(child):
     conn, thread = child
-    conn.send(("play", None))
+    conn.send(Play())
     thread.join(TIMEOUT)
     assert not thread.is_alive()
 
@@ -107,9 +116,9 @@ def a_lock(trainer) -> threading.Lock:  # noqa: ANN001 - a job whose result cann
 def test_a_result_that_cannot_travel_is_an_error_not_a_crash(child):
     conn, _ = child
     conn.send(("start", (FAST, {})))
-    until(conn, "on_ready")
-    conn.send(("call", (1, a_lock, False)))
-    (name, (message,)), = [m for m in until(conn, "on_error") if m[0] == "on_error"]
-    assert message.startswith("Sending a task's result failed")
-    conn.send(("call", (2, jobs.iteration, False)))  # still serving
-    assert until(conn, "on_call")[-1] == ("on_call", (2, 0))
+    until(conn, Ready)
+    conn.send(Call(1, a_lock))
+    (failed,) = [e for e in until(conn, Failed) if isinstance(e, Failed)]
+    assert failed.message.startswith("Sending a task's result failed") and failed.token == 1
+    conn.send(Call(2, jobs.iteration))  # still serving
+    assert until(conn, CallDone)[-1] == CallDone(1, 2, 0)

@@ -1,0 +1,260 @@
+"""What the user sees, as one Qt-free object: the run and its history, the phase story, the status
+line, the banner, notices, the probe and the selected filter.
+
+The window feeds it the worker's events (`apply`) and reads back what to draw.  Every text the
+user reads is derived from the state at the moment it is asked for (`story()`, `banner()`,
+`status_line()`), never patched by the handler of one event, so the screen cannot keep saying
+something an earlier event made true.  A test can build a Session, feed it events and read
+exactly what the screen would say, without a display.
+
+Events of a run that was replaced (reset, a restarting config, a checkpoint opened) are
+dropped: each event carries its run id, and the session keeps the newest it has seen.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from ..training import MetricHistory, Phase, RunInfo, Snapshot, TrainConfig
+from ..training.messages import (
+    CallDone, CheckpointSaved, Diverged, Event, Failed, PhaseRan, Ready, RunningChanged, RunStarted, SnapshotTaken,
+    Stats,
+)
+
+#: Seconds of history behind the it/s and samples/s figures.
+RATE_WINDOW_S = 2.0
+#: How long a notice ("Saved …", "Opened …", why this dataset) stays in the status bar.
+NOTICE_S = 10.0
+#: A training process that leaves a command unanswered this long is reported in the banner.
+SILENT_S = 5.0
+
+#: What each phase did, in the tutorial's words: shown after the phase runs.
+PHASE_STORY = {
+    Phase.ZERO_GRAD: "optimizer.zero_grad(): every .grad is None again — conv1.bias.grad prints None",
+    Phase.FORWARD: "out = net(input): a batch flowed through conv1 → pool → conv2 → pool → fc1 → fc2 → fc3",
+    Phase.LOSS: "loss = criterion(out, target): one number, with loss.grad_fn leading back through the net",
+    Phase.BACKWARD: "loss.backward(): every parameter now has a .grad (see the filter inspector's gradient view)",
+    Phase.UPDATE: "weights moved: p ← p − lr·grad (torch.optim, or the tutorial's p.data.sub_(p.grad.data * lr))",
+}
+KEYS = "Press P to run one phase, N for a whole iteration, Space to train."
+
+
+class RateMeter:
+    """Iterations and samples per second over a sliding window (not since start: the user wants to
+    see a speed limit or a lighter config take effect within a couple of seconds)."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._points: deque[tuple[float, int, int]] = deque()  # (time, iteration, samples_seen)
+
+    def add(self, now: float, iteration: int, samples_seen: int) -> None:
+        points = self._points
+        points.append((now, iteration, samples_seen))
+        while now - points[0][0] > self.window_s:
+            points.popleft()
+
+    def clear(self) -> None:
+        self._points.clear()
+
+    def rates(self) -> tuple[float, float]:
+        """(iterations/s, samples/s); zeros until two points span some time."""
+        if len(self._points) < 2:
+            return 0.0, 0.0
+        (t0, i0, s0), (t1, i1, s1) = self._points[0], self._points[-1]
+        if t1 <= t0:
+            return 0.0, 0.0
+        return (i1 - i0) / (t1 - t0), (s1 - s0) / (t1 - t0)
+
+
+@dataclass(frozen=True)
+class DivergedAt:
+    iteration: int
+    loss: float
+
+
+class Session:
+    """The state behind the screen.  `apply()` returns which aspects changed, so the window redraws only those:
+    "reset" (a new run: clear the plots), "history", "snapshot", "config" (show it in the form),
+    "running", "text" (story, banner, status or notice)."""
+
+    def __init__(self) -> None:
+        self.run = 0
+        self.history = MetricHistory()
+        self.snapshot: Snapshot | None = None
+        self.config: TrainConfig | None = None
+        self.info: RunInfo | None = None
+        self.built = False  # a trainer exists (its history and network can be kept)
+        self.running = False
+        self.iteration = 0
+        self.epoch = 0
+        self.next_phase = Phase.ZERO_GRAD
+        self.phase_done: Phase | None = None  # the phase the newest snapshot shows just ran
+        self.opened_from: str | None = None  # the checkpoint this run was opened from, until it moves on
+        self.error: str | None = None
+        self.process_lost = False
+        self.diverged: DivergedAt | None = None
+        self.silent_s = 0.0
+        self.selected_filter: int | None = None
+        self.rate = RateMeter()
+        self._notices: deque[tuple[str, float]] = deque(maxlen=4)
+
+    # ------------------------------------------------------------------ events in
+    def apply(self, events: list[Event], now: float) -> set[str]:
+        changed: set[str] = set()
+        for event in events:
+            if event.run < self.run:
+                continue  # a replaced run's leftovers
+            self.run = event.run
+            handler = getattr(self, f"_on_{type(event).__name__}", None)
+            if handler is not None:
+                handler(event, now, changed)
+        return changed
+
+    def _on_Ready(self, e: Ready, now: float, changed: set[str]) -> None:
+        self.built = True
+        first = self.info is None
+        self.info = e.info
+        if first:
+            self.notify(e.info.reason, now)
+            changed.add("config")
+        changed.add("text")
+
+    def _on_Stats(self, e: Stats, now: float, changed: set[str]) -> None:
+        s = e.stats
+        self.history.append(s)
+        if s.eval_accuracy is not None:
+            self.history.add_eval(s.iteration, s.eval_accuracy)
+        self.iteration, self.epoch, self.next_phase = s.iteration, s.epoch, Phase.ZERO_GRAD
+        self.rate.add(now, s.iteration, s.samples_seen)
+        self.opened_from = None
+        if s.diverged:
+            self.diverged = DivergedAt(s.iteration, s.loss)
+        changed.update(("history", "text"))
+
+    def _on_SnapshotTaken(self, e: SnapshotTaken, now: float, changed: set[str]) -> None:
+        self._show(e.snapshot, e.config, changed)
+
+    def _show(self, snap: Snapshot, config: TrainConfig, changed: set[str]) -> None:
+        self.snapshot, self.config = snap, config
+        self.iteration, self.epoch, self.next_phase, self.phase_done = snap.iteration, snap.epoch, snap.next_phase, snap.last_phase
+        changed.update(("snapshot", "text"))
+
+    def _on_PhaseRan(self, e: PhaseRan, now: float, changed: set[str]) -> None:
+        self.phase_done, self.next_phase = e.phase, e.phase.next()
+        self.opened_from = None
+        changed.add("text")
+
+    def _on_RunStarted(self, e: RunStarted, now: float, changed: set[str]) -> None:
+        self.built = True
+        self.history = e.history if e.history is not None else MetricHistory()
+        self.rate.clear()
+        self.info, self.diverged, self.error, self.process_lost = e.info, None, None, False
+        self.opened_from = e.path
+        self._show(e.snapshot, e.config, changed)
+        if e.cause == "opened":
+            self.notify(f"Opened {e.path}: iteration {e.snapshot.iteration:,}", now)
+            changed.add("config")
+        elif e.cause == "config":  # Apply never restarts a run without saying so
+            self.notify(f"New settings restarted training at iteration 0 (seed {e.config.seed}, {e.info.describe()})", now)
+        changed.update(("reset", "history", "running"))
+
+    def _on_CheckpointSaved(self, e: CheckpointSaved, now: float, changed: set[str]) -> None:
+        self.notify(f"Saved iteration {e.iteration:,} to {e.path}", now)
+        changed.add("text")
+
+    def _on_RunningChanged(self, e: RunningChanged, now: float, changed: set[str]) -> None:
+        self.running = e.running
+        self.rate.clear()
+        if e.running:
+            self.opened_from = None
+        changed.update(("running", "text"))
+
+    def _on_Failed(self, e: Failed, now: float, changed: set[str]) -> None:
+        if self.process_lost:
+            pass  # the first words (with the exit code) stay: every later command fails the same way
+        elif "training process stopped unexpectedly" in e.message:
+            self.process_lost, self.running, self.error = True, False, e.message
+        elif self.error is None or self.built:  # a startup error keeps its own words after a key press
+            self.error = e.message
+        changed.update(("text", "running"))
+
+    def _on_Diverged(self, e: Diverged, now: float, changed: set[str]) -> None:
+        self.diverged = DivergedAt(e.iteration, e.loss)
+        changed.add("text")
+
+    def _on_CallDone(self, e: CallDone, now: float, changed: set[str]) -> None:
+        pass  # its future carries the result
+
+    # ------------------------------------------------------------------ user acts
+    def notify(self, text: str, now: float) -> None:
+        """A short-lived notice in the status bar ("Saved …")."""
+        if text:
+            self._notices.append((text, now + NOTICE_S))
+
+    def dismiss_banner(self) -> None:
+        self.error = None
+        self.diverged = None
+
+    def select_filter(self, index: int | None) -> None:
+        self.selected_filter = index
+
+    def set_silence(self, seconds: float) -> set[str]:
+        """How long the training process has not answered; the banner says so past SILENT_S."""
+        was, self.silent_s = self.silent_s >= SILENT_S, seconds
+        return {"text"} if (seconds >= SILENT_S) != was or seconds >= SILENT_S else set()
+
+    # ------------------------------------------------------------------ what the screen says
+    def notice(self, now: float) -> str:
+        while self._notices and self._notices[0][1] <= now:
+            self._notices.popleft()
+        return self._notices[-1][0] if self._notices else ""
+
+    def story(self) -> str:
+        if self.running:
+            return "Training: all five phases run every iteration. Space pauses."
+        if self.snapshot is None:
+            return "Loading the data and building LeNet…" if self.error is None else "Nothing to train yet."
+        done, it = self.phase_done, self.iteration
+        if self.opened_from is not None:
+            return f"Paused at iteration {it:,}, as saved in {self.opened_from}. {KEYS}"
+        if done is None:
+            return f"Paused at iteration {it:,}: the untrained network. {KEYS}" if it == 0 else f"Paused at iteration {it:,}. {KEYS}"
+        what = PHASE_STORY[done]
+        if done is Phase.UPDATE and self.diverged is not None and self.diverged.iteration == it:
+            what = "skipped: the loss or a gradient was NaN/Inf, so the weights were left as they were"
+        return f"Just ran {done.label} — {what}.   Next: {self.next_phase.label}"
+
+    def banner(self) -> str | None:
+        if self.process_lost:
+            return (f"⚠ {self.error} — the curves and the last picture are kept, but the network was in that process "
+                    "and is gone. Restart lenet-viz to train again (open a saved checkpoint to go on from it).")
+        if self.silent_s >= SILENT_S:
+            return f"⚠ The training process has not answered for {self.silent_s:.0f} s (stopped or stuck?). Commands wait until it does."
+        if self.error is not None:
+            if not self.built:
+                return f"⚠ {self.error} — no network was built. Fix this and start lenet-viz again."
+            return f"⚠ {self.error} — training is paused; the network and its history are kept."
+        if self.diverged is not None:
+            return self._diverged_text(self.diverged)
+        return None
+
+    def _diverged_text(self, d: DivergedAt) -> str:
+        snap = self.snapshot  # the diverged iteration's: its lr, not whatever is typed in the form
+        lr = snap.lr if snap is not None else None
+        hint = f"lower the learning rate (e.g. to {lr / 10:g})" if lr else "lower the learning rate"
+        size = f" (largest ‖w‖ {max(r.weight_norm for r in snap.params):.2g})" if snap is not None else ""
+        return (
+            f"⚠ Training diverged at iteration {d.iteration}: the loss became {d.loss:.4g}. The update was skipped, "
+            f"so the weights are still finite{size}. Paused — {hint} in Hyperparameters and press Apply, then press R "
+            "to restart from the seed: weights that have already blown up diverge again even at a lower rate."
+        )
+
+    def status_line(self, fps: float) -> str:
+        ips, sps = self.rate.rates() if self.running else (0.0, 0.0)
+        dataset = self.info.describe() if self.info is not None else ""
+        return (
+            f"{'RUNNING' if self.running else 'paused'}   iteration {self.iteration:,}   epoch {self.epoch}   "
+            f"next: {self.next_phase.label}   {ips:,.0f} it/s   {sps:,.0f} samples/s   display {fps:.0f} fps   {dataset}"
+        )
+

@@ -1,0 +1,17 @@
+"""Functions of a Trainer that tests ask the worker to run (`worker.call`), where training runs.
+
+Module-level, so they pickle by name into a training process (the child imports this module
+from the tests' folder, which pytest puts on the path the child inherits).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def last_stats(trainer: Any):  # noqa: ANN201 - a StepStats or None
+    return trainer.last_stats
+
+
+def iteration(trainer: Any) -> int:
+    return trainer.iteration
