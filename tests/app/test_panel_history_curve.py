@@ -119,7 +119,7 @@ def test_appending_strokes_only_a_short_tail_after_an_unchanged_body(plot):
     for end in range(len(x) - 27, len(x) + 1, 3):  # ten frames of three new points
         curve.setData(x[:end], y[:end])
         bx, by = curve.body.getData()
-        tx, ty = curve.curve.getData()
+        tx, ty = curve.tail.getData()
         assert len(tx) <= TAIL_MAX
         dx, dy = curve.getData()
         np.testing.assert_array_equal(np.r_[bx, tx[1:]], dx)  # body and tail share one point
@@ -179,7 +179,7 @@ def test_new_pen_reaches_the_cached_body(plot):
     curve = history_curve(plot.getPlotItem(), pg.mkPen("w"))
     curve.setData(x, y)
     curve.setPen(pg.mkPen("#ff0000", width=2))
-    assert curve.body.opts["pen"].color().name() == "#ff0000" == curve.curve.opts["pen"].color().name()
+    assert curve.body.opts["pen"].color().name() == "#ff0000" == curve.tail.opts["pen"].color().name()
 
 
 def test_context_menu_transforms_fall_back_to_pyqtgraph(plot):
