@@ -3,6 +3,9 @@ extremes, the first and last point, log-safe values, full-data autorange, detail
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 import pytest
@@ -15,6 +18,8 @@ from lenet_viz.app.panels.history_curve import (
     peak_points,
     snapped_bounds,
 )
+from lenet_viz.app.panels import history_curve as history_curve_module
+from lenet_viz.app.panels import history_plot as history_plot_module
 
 N = 20_000
 
@@ -208,3 +213,49 @@ def test_a_curve_outside_a_view_still_works():
     curve.setData(x, y)
     dx, dy = curve.getData()
     assert dy.max() == y.max() and dx[-1] == x[-1]
+
+
+def test_a_transform_after_a_per_frame_update_sees_the_newest_data(plot):
+    x, y = noisy(2000)
+    curve = history_curve(plot.getPlotItem(), pg.mkPen("w"))
+    curve.setData(x, y)
+    y2 = y * 2  # a per-frame update, which pyqtgraph's own pipeline never saw
+    curve.setData(x, y2)
+    plot.getPlotItem().ctrl.derivativeCheck.setChecked(True)  # the context menu's Transforms > dy/dx
+    np.testing.assert_allclose(curve.getData()[1][:5], np.diff(y2)[:5])
+    assert np.shares_memory(curve.getOriginalDataset()[1], y2)
+    plot.getPlotItem().ctrl.derivativeCheck.setChecked(False)  # back to plain lines: the strokes draw again
+    dx, dy = curve.getData()
+    assert (dx[-1], dy.max()) == (x[-1], y2.max()) and len(curve.body.getData()[0]) > 0
+    assert not curve.curve.isVisible() and not curve.scatter.isVisible()
+
+
+def test_symbols_are_drawn_by_pyqtgraph_with_every_point(plot):
+    x, y = noisy(50)
+    curve = history_curve(plot.getPlotItem(), pg.mkPen("w"), symbol="o", symbolBrush="y")
+    curve.setData(x, y)
+    sx, sy = curve.scatter.getData()
+    np.testing.assert_array_equal(sy, y)
+    assert curve.scatter.isVisible() and curve.curve.isVisible()
+    assert curve.tail.getData()[0] is None or len(curve.tail.getData()[0]) == 0  # nothing drawn twice
+    curve.setSymbol(None)
+    assert not curve.scatter.isVisible() and len(curve.tail.getData()[0]) == len(x)
+
+
+def test_no_private_pyqtgraph_name_is_read_written_or_shadowed(qtbot):
+    """A private attribute of pyqtgraph pins a version and breaks silently on upgrade; one of ours
+    named like one of theirs would overwrite it.  Only `import pyqtgraph as pg`, no submodules."""
+    classes = [c for c in vars(pg).values() if isinstance(c, type)]
+    theirs = {n for c in classes for k in c.__mro__ if k.__module__.startswith("pyqtgraph") for n in vars(k)
+              if n.startswith("_") and not n.startswith("__")}
+    for item in (pg.PlotDataItem(), pg.PlotCurveItem(), pg.AxisItem("left")):  # and what they set on themselves
+        theirs |= {n for n in vars(item) if n.startswith("_")}
+    assert {"_dataset", "_getDisplayDataset"} <= theirs  # the scan sees pyqtgraph's privates
+    for module in (history_curve_module, history_plot_module):
+        tree = ast.parse(Path(module.__file__).read_text())
+        names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assert not names & theirs, module.__name__
+        imports = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imports += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imports if m and m.startswith("pyqtgraph.")], module.__name__

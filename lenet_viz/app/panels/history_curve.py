@@ -116,6 +116,11 @@ class CachedStroke(Stroke):
         super().paint(p, opt, widget)
 
 
+def plain_lines(opts: dict) -> bool:
+    """Whether a PlotDataItem with these options draws plain lines, untransformed: what the strokes draw."""
+    return not any(opts.get(k) for k in TRANSFORMS) and all(opts.get(k) is None for k in FOREIGN_STYLES)
+
+
 def _emptied(stroke: Stroke | None) -> None:
     if stroke is not None and stroke.getData()[0] is not None and len(stroke.getData()[0]):
         stroke.setData([], [])
@@ -142,7 +147,9 @@ class HistoryCurve(pg.PlotDataItem):
         self._bins: tuple[int, int, int] | None = None  # (run length, lo, hi) of what is drawn
         self._bounds: tuple[tuple, tuple] | None = None  # of all the data, in view coordinates
         self._informed: tuple | None = None  # what the view was last told its autorange would read
-        self._style: tuple | None = None  # (pen, antialias) the strokes draw with
+        self._stroke_style: tuple | None = None  # (pen, antialias) the strokes draw with
+        # Whether the strokes draw (`plain_lines`): an option changes only with an updateItems() call after it.
+        self._native = True
         self.tail: Stroke | None = None  # created once PlotDataItem is
         self.body: CachedStroke | None = None
         super().__init__(pen=pen, name=name, skipFiniteCheck=True, connect="all", **opts)
@@ -151,11 +158,6 @@ class HistoryCurve(pg.PlotDataItem):
         for stroke in (self.tail, self.body):
             stroke.setParentItem(self)
         self.updateItems(styleUpdate=True)
-
-    def _native(self) -> bool:
-        """Whether the strokes draw this curve (plain lines, no transform)."""
-        opts = self.opts
-        return not any(opts.get(k) for k in TRANSFORMS) and all(opts.get(k) is None for k in FOREIGN_STYLES)
 
     @property
     def xData(self) -> np.ndarray | None:  # noqa: N802 - pyqtgraph's name
@@ -169,7 +171,7 @@ class HistoryCurve(pg.PlotDataItem):
         """setData(x, y) with new numbers only (two 1-D arrays), the per-frame case, skips
         PlotDataItem.setData: it re-parses its arguments and walks every option each time (~0.03 ms
         a curve, ten curves a frame).  Anything else (styles, keywords, lists, empty data) takes that way."""
-        if not kwargs and len(args) == 2 and self.tail is not None and self._native():
+        if not kwargs and len(args) == 2 and self.tail is not None and self._native:
             x, y = args
             if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == y.ndim == 1 and len(x) == len(y) > 0:
                 self._given = (x, y)
@@ -184,7 +186,7 @@ class HistoryCurve(pg.PlotDataItem):
         return self._given if self._given is not None else super().getOriginalDataset()
 
     def getData(self) -> tuple[None, None] | tuple[np.ndarray, np.ndarray]:  # noqa: N802
-        if not self._native():
+        if not self._native:
             return super().getData()
         return (None, None) if self._shown is None else self._shown
 
@@ -194,16 +196,16 @@ class HistoryCurve(pg.PlotDataItem):
         self.updateItems(styleUpdate=False)
 
     def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N803 - pyqtgraph's names
-        """Draw with the strokes, or hand over to PlotDataItem (given the latest data first)."""
-        if not self._native():
+        """Draw with the strokes, or hand over to PlotDataItem (given the latest data first).
+        PlotDataItem calls this after every change of data or options (its documented role)."""
+        self._native = plain_lines(self.opts)
+        if not self._native:
             if self._given is not None:
                 x, y = self._given
                 self._given = None
                 super().setData(x, y)  # which comes back here, PlotDataItem now holding the data
                 return
-            self._shown = self._bins = None
-            _emptied(self.body)
-            _emptied(self.tail)
+            self._forget()
             super().updateItems(styleUpdate)
             return
         if self.tail is None:  # inside PlotDataItem.__init__: __init__ draws once the strokes exist
@@ -211,20 +213,25 @@ class HistoryCurve(pg.PlotDataItem):
         self.curve.hide()  # PlotDataItem's own line and symbols: shown by its pipeline only
         self.scatter.hide()
         pen, antialias = self.opts["pen"], self.opts["antialias"]
-        if self._style is None or pen is not self._style[0] or antialias != self._style[1]:  # setPen() ...
-            self._style = (pen, antialias)
+        old = self._stroke_style
+        if old is None or old[0] is not pen or old[1] != antialias:  # setPen() ...: the strokes follow
+            self._stroke_style = (pen, antialias)
             for stroke in (self.tail, self.body):
                 stroke.setData(pen=pen, antialias=antialias)  # and no points: the body is cut anew below
         self._draw()
+
+    def _forget(self) -> None:
+        """The strokes draw nothing."""
+        self._shown = self._bins = None
+        _emptied(self.body)
+        _emptied(self.tail)
 
     def _draw(self) -> None:
         """What is drawn, from the data and the view; only the tail is stroked anew while points are appended."""
         self._bounds = None
         x, y = self.getOriginalDataset()
         if x is None or y is None or not len(x):
-            self._shown = self._bins = None
-            _emptied(self.body)
-            _emptied(self.tail)
+            self._forget()
             return
         self._shown = self._display(x, y)
         self.tail.setData(*self._split_tail(*self._shown))
@@ -278,7 +285,7 @@ class HistoryCurve(pg.PlotDataItem):
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: ANN001, ANN201, N803
         """Bounds of all the data, not only the drawn part, so autorange still sees everything
         while clipped to a zoom; snapped (see `snapped_bounds`); computed once per change."""
-        if not self._native():
+        if not self._native:
             return super().dataBounds(ax, frac, orthoRange)
         if self._shown is None:
             return None, None
@@ -300,12 +307,12 @@ class HistoryCurve(pg.PlotDataItem):
         return self._bounds[ax]
 
     def pixelPadding(self) -> float:  # noqa: N802
-        return self.tail.pixelPadding() if self.tail is not None and self._native() else super().pixelPadding()
+        return self.tail.pixelPadding() if self.tail is not None and self._native else super().pixelPadding()
 
     def informViewBoundsChanged(self) -> None:  # noqa: N802
         """Tell the view only when what its autorange reads changed: with snapped bounds, every
         few dozen frames instead of every frame for every curve."""
-        key = (self.isVisible(), self._native(), self.dataBounds(0), self.dataBounds(1))
+        key = (self.isVisible(), self._native, self.dataBounds(0), self.dataBounds(1))
         if key != self._informed:
             self._informed = key
             super().informViewBoundsChanged()
@@ -313,7 +320,7 @@ class HistoryCurve(pg.PlotDataItem):
     def viewRangeChanged(self, vb=None, ranges=None, changed=None) -> None:  # noqa: ANN001
         """Recompute only if the visible window or the pixel width changed what is drawn: while
         the plot follows the data, a scrolling x range changes nothing here."""
-        if not self._native():
+        if not self._native:
             super().viewRangeChanged(vb, ranges, changed)
         elif self._bins is not None and self._window(self.getOriginalDataset()[0]) != self._bins:
             self._draw()
