@@ -20,13 +20,13 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QEvent, QObject  # noqa: E402
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
 
-from lenet_viz.app.panels import gradients, history_curve, loss  # noqa: E402
-from lenet_viz.training.history import MetricHistory  # noqa: E402
-from lenet_viz.training.types import LAYERS, StepStats  # noqa: E402
+from lenet_viz.app.panels import gradients, history_curve, loss
+from lenet_viz.training.history import MetricHistory
+from lenet_viz.training.types import LAYERS, StepStats
 
 SIZE = (600, 420)
 POINTS = 15_000
@@ -57,13 +57,13 @@ class Paints(QObject):
         super().__init__()
         self.count = 0
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: ANN001, N802
+    def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Type.Paint:
             self.count += 1
         return False
 
 
-def one_run(make_curve, cls, all_stats, frames: int, png: Path | None, tag: str, clock) -> tuple[list, list]:  # noqa: ANN001
+def one_run(make_curve, cls, all_stats, frames: int, png: Path | None, tag: str, clock) -> tuple[list, list]:
     app = pg.mkQApp()
     loss.history_curve = gradients.history_curve = make_curve
     panel = cls()
@@ -101,7 +101,7 @@ def one_run(make_curve, cls, all_stats, frames: int, png: Path | None, tag: str,
     return shows, totals
 
 
-def load(path: str):  # noqa: ANN201
+def load(path: str):
     spec = importlib.util.spec_from_file_location("history_curve_other", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -10,16 +10,10 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from lenet_viz.app.panels.history_curve import (
-    TAIL_MAX,
-    HistoryCurve,
-    extent,
-    history_curve,
-    peak_points,
-    snapped_bounds,
-)
 from lenet_viz.app.panels import history_curve as history_curve_module
 from lenet_viz.app.panels import history_plot as history_plot_module
+from lenet_viz.app.panels.history_curve import TAIL_MAX, HistoryCurve, history_curve
+from lenet_viz.app.panels.history_plot import extent, peak_points, snapped_bounds
 
 N = 20_000
 
@@ -234,7 +228,7 @@ def test_symbols_are_drawn_by_pyqtgraph_with_every_point(plot):
     x, y = noisy(50)
     curve = history_curve(plot.getPlotItem(), pg.mkPen("w"), symbol="o", symbolBrush="y")
     curve.setData(x, y)
-    sx, sy = curve.scatter.getData()
+    _, sy = curve.scatter.getData()
     np.testing.assert_array_equal(sy, y)
     assert curve.scatter.isVisible() and curve.curve.isVisible()
     assert curve.tail.getData()[0] is None or len(curve.tail.getData()[0]) == 0  # nothing drawn twice

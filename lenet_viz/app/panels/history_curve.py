@@ -18,13 +18,13 @@ children of its own.  Tested with pyqtgraph 0.13.7 and 0.14.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem
+
+from .history_plot import extent, peak_points, snapped_bounds
 
 #: Bins for a view that has no width yet (hidden dock): redone on the first resize.
 UNSIZED_BINS = 1024
@@ -38,50 +38,6 @@ TAIL_MIN, TAIL_MAX = 8, 64
 TRANSFORMS = ("fftMode", "derivativeMode", "phasemapMode", "subtractMeanMode", "stepMode")
 #: Styles the strokes do not draw: with one of these set, pyqtgraph's own pipeline draws the curve.
 FOREIGN_STYLES = ("symbol", "shadowPen", "fillLevel")
-
-
-def peak_points(x: np.ndarray, y: np.ndarray, lo: int, hi: int, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Points `lo:hi` of a finite curve, reduced to about `bins` runs of `ds` points, each drawn as
-    its minimum (at the run's first x) then its maximum (at its last x).
-
-    With one run per pixel column every spike stays and the curve still starts and ends at the
-    data's first and last x.  Runs start at multiples of `ds`, not at `lo`, so while points are
-    appended the old runs, hence the pixels, stay put instead of shimmering.
-    """
-    ds = (hi - lo) // max(bins, 1)
-    if ds < 2:
-        return x[lo:hi], y[lo:hi]
-    starts = np.arange(lo - lo % ds, hi, ds)
-    starts[0] = lo
-    ends = np.empty_like(starts)
-    ends[:-1] = starts[1:] - 1
-    ends[-1] = hi - 1
-    part = y[:hi]
-    px, py = np.empty(2 * len(starts)), np.empty(2 * len(starts))
-    px[0::2], px[1::2] = x[starts], x[ends]
-    py[0::2], py[1::2] = np.minimum.reduceat(part, starts), np.maximum.reduceat(part, starts)
-    return px, py
-
-
-def snapped_bounds(
-    lo: float | None, hi: float | None, pixels: float, step_px: float
-) -> tuple[float, float] | tuple[None, None]:
-    """(lo, hi) widened outwards to the grid of a power-of-two step worth `step_px` to 2 * `step_px`
-    of `pixels`: the range then changes when the data outgrows a step, not with every new point."""
-    if lo is None or hi is None or not hi > lo or pixels <= 0:
-        return lo, hi
-    step = 2.0 ** math.ceil(math.log2((hi - lo) * step_px / pixels))
-    return math.floor(lo / step) * step, math.ceil(hi / step) * step
-
-
-def extent(v: np.ndarray, log: bool = False) -> tuple[float, float] | tuple[None, None]:
-    """(min, max) of `v`, in log10 for a log axis (where values <= 0 have no place)."""
-    if log:
-        v = v[v > 0]
-    if not len(v):
-        return None, None
-    lo, hi = float(v.min()), float(v.max())
-    return (math.log10(lo), math.log10(hi)) if log else (lo, hi)
 
 
 def follows_data(view: pg.ViewBox) -> bool:
@@ -332,7 +288,7 @@ class HistoryCurve(pg.PlotDataItem):
 
 def history_curve(owner: pg.PlotItem | pg.ViewBox, pen, name: str | None = None, **opts) -> HistoryCurve:  # noqa: ANN001
     """A HistoryCurve added to `owner`.  The plot's context menu is set to what the curve does
-    (peak downsampling, clipped to the view); pyqtgraph applies it only under a transform (FFT ...)."""
+    (peak downsampling, clipped to the view); pyqtgraph applies it only where it draws (symbols, FFT ...)."""
     if isinstance(owner, pg.PlotItem):
         owner.setClipToView(True)
         owner.setDownsampling(auto=True, mode="peak")
