@@ -3,18 +3,17 @@ extremes, the first and last point, log-safe values, full-data autorange, detail
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from lenet_viz.app.panels.history_curve import (
-    TAIL_MAX,
-    HistoryCurve,
-    extent,
-    history_curve,
-    peak_points,
-    snapped_bounds,
-)
+from lenet_viz.app.panels import history_curve as history_curve_module
+from lenet_viz.app.panels import history_plot as history_plot_module
+from lenet_viz.app.panels.history_curve import TAIL_MAX, HistoryCurve, history_curve
+from lenet_viz.app.panels.history_plot import extent, peak_points, snapped_bounds
 
 N = 20_000
 
@@ -119,7 +118,7 @@ def test_appending_strokes_only_a_short_tail_after_an_unchanged_body(plot):
     for end in range(len(x) - 27, len(x) + 1, 3):  # ten frames of three new points
         curve.setData(x[:end], y[:end])
         bx, by = curve.body.getData()
-        tx, ty = curve.curve.getData()
+        tx, ty = curve.tail.getData()
         assert len(tx) <= TAIL_MAX
         dx, dy = curve.getData()
         np.testing.assert_array_equal(np.r_[bx, tx[1:]], dx)  # body and tail share one point
@@ -179,7 +178,7 @@ def test_new_pen_reaches_the_cached_body(plot):
     curve = history_curve(plot.getPlotItem(), pg.mkPen("w"))
     curve.setData(x, y)
     curve.setPen(pg.mkPen("#ff0000", width=2))
-    assert curve.body.opts["pen"].color().name() == "#ff0000" == curve.curve.opts["pen"].color().name()
+    assert curve.body.opts["pen"].color().name() == "#ff0000" == curve.tail.opts["pen"].color().name()
 
 
 def test_context_menu_transforms_fall_back_to_pyqtgraph(plot):
@@ -208,3 +207,49 @@ def test_a_curve_outside_a_view_still_works():
     curve.setData(x, y)
     dx, dy = curve.getData()
     assert dy.max() == y.max() and dx[-1] == x[-1]
+
+
+def test_a_transform_after_a_per_frame_update_sees_the_newest_data(plot):
+    x, y = noisy(2000)
+    curve = history_curve(plot.getPlotItem(), pg.mkPen("w"))
+    curve.setData(x, y)
+    y2 = y * 2  # a per-frame update, which pyqtgraph's own pipeline never saw
+    curve.setData(x, y2)
+    plot.getPlotItem().ctrl.derivativeCheck.setChecked(True)  # the context menu's Transforms > dy/dx
+    np.testing.assert_allclose(curve.getData()[1][:5], np.diff(y2)[:5])
+    assert np.shares_memory(curve.getOriginalDataset()[1], y2)
+    plot.getPlotItem().ctrl.derivativeCheck.setChecked(False)  # back to plain lines: the strokes draw again
+    dx, dy = curve.getData()
+    assert (dx[-1], dy.max()) == (x[-1], y2.max()) and len(curve.body.getData()[0]) > 0
+    assert not curve.curve.isVisible() and not curve.scatter.isVisible()
+
+
+def test_symbols_are_drawn_by_pyqtgraph_with_every_point(plot):
+    x, y = noisy(50)
+    curve = history_curve(plot.getPlotItem(), pg.mkPen("w"), symbol="o", symbolBrush="y")
+    curve.setData(x, y)
+    _, sy = curve.scatter.getData()
+    np.testing.assert_array_equal(sy, y)
+    assert curve.scatter.isVisible() and curve.curve.isVisible()
+    assert curve.tail.getData()[0] is None or len(curve.tail.getData()[0]) == 0  # nothing drawn twice
+    curve.setSymbol(None)
+    assert not curve.scatter.isVisible() and len(curve.tail.getData()[0]) == len(x)
+
+
+def test_no_private_pyqtgraph_name_is_read_written_or_shadowed(qtbot):
+    """A private attribute of pyqtgraph pins a version and breaks silently on upgrade; one of ours
+    named like one of theirs would overwrite it.  Only `import pyqtgraph as pg`, no submodules."""
+    classes = [c for c in vars(pg).values() if isinstance(c, type)]
+    theirs = {n for c in classes for k in c.__mro__ if k.__module__.startswith("pyqtgraph") for n in vars(k)
+              if n.startswith("_") and not n.startswith("__")}
+    for item in (pg.PlotDataItem(), pg.PlotCurveItem(), pg.AxisItem("left")):  # and what they set on themselves
+        theirs |= {n for n in vars(item) if n.startswith("_")}
+    assert {"_dataset", "_getDisplayDataset"} <= theirs  # the scan sees pyqtgraph's privates
+    for module in (history_curve_module, history_plot_module):
+        tree = ast.parse(Path(module.__file__).read_text())
+        names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assert not names & theirs, module.__name__
+        imports = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imports += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imports if m and m.startswith("pyqtgraph.")], module.__name__

@@ -9,19 +9,22 @@ what pyqtgraph's PlotDataItem spent per frame and what replaced it:
   (`snapped_bounds`), announced to the view only when they change;
 - stroking every curve whole every frame → the part of a curve that no longer changes is one
   cached child item (`body`, redrawn only when the view moves); only the last few pixels'
-  worth (the tail) is stroked per frame.
+  worth (the `tail`) is stroked per frame.
+
+Built from pyqtgraph's public API only (a private attribute pins a version and breaks silently on
+upgrade): a PlotDataItem subclass overriding documented methods, drawing with two PlotCurveItem
+children of its own.  Tested with pyqtgraph 0.13.7 and 0.14.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.graphicsItems.PlotDataItem import PlotDataset
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem
+
+from .history_plot import extent, peak_points, snapped_bounds
 
 #: Bins for a view that has no width yet (hidden dock): redone on the first resize.
 UNSIZED_BINS = 1024
@@ -31,52 +34,10 @@ UNSIZED_BINS = 1024
 RANGE_STEP_PX = (8, 2)
 #: Drawn points stroked every frame: the tail is cut back to TAIL_MIN once it outgrows TAIL_MAX.
 TAIL_MIN, TAIL_MAX = 8, 64
-#: PlotItem context-menu transforms: with one of these on, pyqtgraph's own pipeline draws the curve.
-TRANSFORMS = ("fftMode", "derivativeMode", "phasemapMode", "subtractMeanMode")
-
-
-def peak_points(x: np.ndarray, y: np.ndarray, lo: int, hi: int, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Points `lo:hi` of a finite curve, reduced to about `bins` runs of `ds` points, each drawn as
-    its minimum (at the run's first x) then its maximum (at its last x).
-
-    With one run per pixel column every spike stays and the curve still starts and ends at the
-    data's first and last x.  Runs start at multiples of `ds`, not at `lo`, so while points are
-    appended the old runs, hence the pixels, stay put instead of shimmering.
-    """
-    ds = (hi - lo) // max(bins, 1)
-    if ds < 2:
-        return x[lo:hi], y[lo:hi]
-    starts = np.arange(lo - lo % ds, hi, ds)
-    starts[0] = lo
-    ends = np.empty_like(starts)
-    ends[:-1] = starts[1:] - 1
-    ends[-1] = hi - 1
-    part = y[:hi]
-    px, py = np.empty(2 * len(starts)), np.empty(2 * len(starts))
-    px[0::2], px[1::2] = x[starts], x[ends]
-    py[0::2], py[1::2] = np.minimum.reduceat(part, starts), np.maximum.reduceat(part, starts)
-    return px, py
-
-
-def snapped_bounds(
-    lo: float | None, hi: float | None, pixels: float, step_px: float
-) -> tuple[float, float] | tuple[None, None]:
-    """(lo, hi) widened outwards to the grid of a power-of-two step worth `step_px` to 2 * `step_px`
-    of `pixels`: the range then changes when the data outgrows a step, not with every new point."""
-    if lo is None or hi is None or not hi > lo or pixels <= 0:
-        return lo, hi
-    step = 2.0 ** math.ceil(math.log2((hi - lo) * step_px / pixels))
-    return math.floor(lo / step) * step, math.ceil(hi / step) * step
-
-
-def extent(v: np.ndarray, log: bool = False) -> tuple[float, float] | tuple[None, None]:
-    """(min, max) of `v`, in log10 for a log axis (where values <= 0 have no place)."""
-    if log:
-        v = v[v > 0]
-    if not len(v):
-        return None, None
-    lo, hi = float(v.min()), float(v.max())
-    return (math.log10(lo), math.log10(hi)) if log else (lo, hi)
+#: PlotItem context-menu transforms and steps: with one of these on, pyqtgraph's own pipeline draws the curve.
+TRANSFORMS = ("fftMode", "derivativeMode", "phasemapMode", "subtractMeanMode", "stepMode")
+#: Styles the strokes do not draw: with one of these set, pyqtgraph's own pipeline draws the curve.
+FOREIGN_STYLES = ("symbol", "shadowPen", "fillLevel")
 
 
 def follows_data(view: pg.ViewBox) -> bool:
@@ -86,12 +47,17 @@ def follows_data(view: pg.ViewBox) -> bool:
     return bool(view.autoRangeEnabled()[0] or (linked is not None and linked.autoRangeEnabled()[0]))
 
 
-def _ignore() -> None:
-    return None
+class Stroke(pg.PlotCurveItem):
+    """A line of a HistoryCurve.  The view reads the bounds of the HistoryCurve alone (a child is
+    not one of its items), and only that item tells it when they change: a stroke's new points
+    every frame would have it re-read every curve's bounds every frame."""
+
+    def informViewBoundsChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        return None
 
 
-class CachedCurve(pg.PlotCurveItem):
-    """A PlotCurveItem drawn once into a device-pixel cache, clipped to its own bounds.
+class CachedStroke(Stroke):
+    """A Stroke drawn once into a device-pixel cache, clipped to its own bounds.
 
     Rendering into an item cache sets no clip, and without one Qt 6.11 strokes a translucent
     antialiased path ~15x slower (measured: 30-45 ms instead of 2 ms for a 1000-point faint curve).
@@ -106,6 +72,16 @@ class CachedCurve(pg.PlotCurveItem):
         super().paint(p, opt, widget)
 
 
+def plain_lines(opts: dict) -> bool:
+    """Whether a PlotDataItem with these options draws plain lines, untransformed: what the strokes draw."""
+    return not any(opts.get(k) for k in TRANSFORMS) and all(opts.get(k) is None for k in FOREIGN_STYLES)
+
+
+def _emptied(stroke: Stroke | None) -> None:
+    if stroke is not None and stroke.getData()[0] is not None and len(stroke.getData()[0]):
+        stroke.setData([], [])
+
+
 class HistoryCurve(pg.PlotDataItem):
     """A PlotDataItem for long, often-replaced, finite data with ascending x (see `finite_xy`).
 
@@ -113,74 +89,111 @@ class HistoryCurve(pg.PlotDataItem):
     that data mapped to the plot's log mode and, when longer than twice the view's width in
     pixels, reduced by `peak_points` over the visible x range.  Pass `peaks=False` for a smooth
     curve: a point a run draws the same line with half the vertices to stroke.
+
+    Plain lines are drawn by `body` and `tail`; with symbols, a fill, a shadow, steps or a
+    context-menu transform (FFT ...), PlotDataItem's own children and pipeline draw instead.
     """
 
     def __init__(self, pen, name: str | None = None, peaks: bool = True, **opts) -> None:  # noqa: ANN001
         self.peaks = peaks
+        # Data given by the per-frame setData, which skips PlotDataItem.setData; None when
+        # PlotDataItem holds the data (it was given another way, or its own pipeline draws).
+        self._given: tuple[np.ndarray, np.ndarray] | None = None
+        self._shown: tuple[np.ndarray, np.ndarray] | None = None  # everything drawn: body, then tail
         self._bins: tuple[int, int, int] | None = None  # (run length, lo, hi) of what is drawn
         self._bounds: tuple[tuple, tuple] | None = None  # of all the data, in view coordinates
-        self._shown: PlotDataset | None = None  # everything drawn: body, then tail
         self._informed: tuple | None = None  # what the view was last told its autorange would read
-        self.body: CachedCurve | None = None  # created once PlotDataItem is
+        self._stroke_style: tuple | None = None  # (pen, antialias) the strokes draw with
+        # Whether the strokes draw (`plain_lines`): an option changes only with an updateItems() call after it.
+        self._native = True
+        self.tail: Stroke | None = None  # created once PlotDataItem is
+        self.body: CachedStroke | None = None
         super().__init__(pen=pen, name=name, skipFiniteCheck=True, connect="all", **opts)
-        self.body = CachedCurve(
-            pen=self.opts["pen"], antialias=self.opts["antialias"], connect="all", skipFiniteCheck=True
-        )
-        self.body.setParentItem(self)
-        self._body_pen = self.opts["pen"]
-        # The view reads bounds from this item only (the children are not in its addedItems), so
-        # only this item tells it when they change; the children's every-setData call would undo that.
-        self.curve.informViewBoundsChanged = self.scatter.informViewBoundsChanged = _ignore
-        self.body.informViewBoundsChanged = _ignore
+        self.tail = Stroke(connect="all", skipFiniteCheck=True)
+        self.body = CachedStroke(connect="all", skipFiniteCheck=True)  # added last: drawn over the tail
+        for stroke in (self.tail, self.body):
+            stroke.setParentItem(self)
+        self.updateItems(styleUpdate=True)
 
-    def _native(self) -> bool:
-        return not any(self.opts.get(mode) for mode in TRANSFORMS)
+    @property
+    def xData(self) -> np.ndarray | None:  # noqa: N802 - pyqtgraph's name
+        return self.getOriginalDataset()[0]
+
+    @property
+    def yData(self) -> np.ndarray | None:  # noqa: N802
+        return self.getOriginalDataset()[1]
 
     def setData(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        self._bins = self._bounds = self._shown = None
-        if self._set_points(*args, **kwargs):
-            return
+        """setData(x, y) with new numbers only (two 1-D arrays), the per-frame case, skips
+        PlotDataItem.setData: it re-parses its arguments and walks every option each time (~0.03 ms
+        a curve, ten curves a frame).  Anything else (styles, keywords, lists, empty data) takes that way."""
+        if not kwargs and len(args) == 2 and self.tail is not None and self._native:
+            x, y = args
+            if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == y.ndim == 1 and len(x) == len(y) > 0:
+                self._given = (x, y)
+                self._draw()
+                self.informViewBoundsChanged()
+                self.sigPlotChanged.emit(self)
+                return
+        self._given = None
         super().setData(*args, **kwargs)
-        if self._dataset is None or not self._native():
-            self._set_body(None)
 
-    def _set_points(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
-        """setData(x, y) with new numbers only, the per-frame case: hand the tail to `curve` alone.
-
-        PlotDataItem.setData re-parses its arguments and re-applies every style option to its
-        children each time (new pens, fill, ...): ~0.2 ms a curve, a third of the gradient panel's
-        show().  Anything else (styles, keywords, the first data, symbols, transforms) takes that way.
-        """
-        if kwargs or len(args) != 2 or self._dataset is None or self.opts["symbol"] is not None or not self._native():
-            return False
-        x, y = args
-        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and len(x) == len(y) > 0):
-            return False
-        self._dataset = PlotDataset(x, y)
-        self._datasetMapped = self._datasetDisplay = None
-        tail = self._getDisplayDataset()
-        self.curve.setData(x=tail.x, y=tail.y)  # its pen, connect='all' and skipFiniteCheck stay
-        self.informViewBoundsChanged()
-        self.sigPlotChanged.emit(self)
-        return True
+    def getOriginalDataset(self) -> tuple[None, None] | tuple[np.ndarray, np.ndarray]:  # noqa: N802
+        return self._given if self._given is not None else super().getOriginalDataset()
 
     def getData(self) -> tuple[None, None] | tuple[np.ndarray, np.ndarray]:  # noqa: N802
-        if not self._native():
+        if not self._native:
             return super().getData()
-        self._getDisplayDataset()
-        return (None, None) if self._shown is None else (self._shown.x, self._shown.y)
+        return (None, None) if self._shown is None else self._shown
 
-    def _getDisplayDataset(self) -> PlotDataset | None:  # noqa: N802 - pyqtgraph's hook: what `curve` draws
-        if self._dataset is None or not self._native():
-            return super()._getDisplayDataset()
-        if self._datasetDisplay is None:
-            self._shown = self._display()
-            self._datasetDisplay = self._split_tail(self._shown)
-        return self._datasetDisplay
+    def clear(self) -> None:
+        self._given = None
+        super().clear()
+        self.updateItems(styleUpdate=False)
 
-    def _window(self) -> tuple[int, int, int]:
+    def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N803 - pyqtgraph's names
+        """Draw with the strokes, or hand over to PlotDataItem (given the latest data first).
+        PlotDataItem calls this after every change of data or options (its documented role)."""
+        self._native = plain_lines(self.opts)
+        if not self._native:
+            if self._given is not None:
+                x, y = self._given
+                self._given = None
+                super().setData(x, y)  # which comes back here, PlotDataItem now holding the data
+                return
+            self._forget()
+            super().updateItems(styleUpdate)
+            return
+        if self.tail is None:  # inside PlotDataItem.__init__: __init__ draws once the strokes exist
+            return
+        self.curve.hide()  # PlotDataItem's own line and symbols: shown by its pipeline only
+        self.scatter.hide()
+        pen, antialias = self.opts["pen"], self.opts["antialias"]
+        old = self._stroke_style
+        if old is None or old[0] is not pen or old[1] != antialias:  # setPen() ...: the strokes follow
+            self._stroke_style = (pen, antialias)
+            for stroke in (self.tail, self.body):
+                stroke.setData(pen=pen, antialias=antialias)  # and no points: the body is cut anew below
+        self._draw()
+
+    def _forget(self) -> None:
+        """The strokes draw nothing."""
+        self._shown = self._bins = None
+        _emptied(self.body)
+        _emptied(self.tail)
+
+    def _draw(self) -> None:
+        """What is drawn, from the data and the view; only the tail is stroked anew while points are appended."""
+        self._bounds = None
+        x, y = self.getOriginalDataset()
+        if x is None or y is None or not len(x):
+            self._forget()
+            return
+        self._shown = self._display(x, y)
+        self.tail.setData(*self._split_tail(*self._shown))
+
+    def _window(self, x: np.ndarray) -> tuple[int, int, int]:
         """(run length, first, end) of the points to draw, for the view as it is now."""
-        x = self._dataset.x
         view = self.getViewBox()
         lo, hi, bins = 0, len(x), UNSIZED_BINS
         if view is not None:
@@ -192,9 +205,8 @@ class HistoryCurve(pg.PlotDataItem):
                 hi = min(int(np.searchsorted(x, x1, side="right")) + 1, len(x))
         return (hi - lo) // bins, lo, hi
 
-    def _display(self) -> PlotDataset:
-        x, y = self._dataset.x, self._dataset.y
-        ds, lo, hi = self._bins = self._window()
+    def _display(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ds, lo, hi = self._bins = self._window(x)
         if ds < 2:
             px, py = x[lo:hi], y[lo:hi]
         elif self.peaks:
@@ -209,87 +221,74 @@ class HistoryCurve(pg.PlotDataItem):
             keep = np.isfinite(px) & np.isfinite(py)
             if not keep.all():
                 px, py = px[keep], py[keep]
-        return PlotDataset(px, py, True, True)
+        return px, py
 
-    def _split_tail(self, shown: PlotDataset) -> PlotDataset:
+    def _split_tail(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keep the body if it is still the start of what is drawn (true while points are only
         appended); otherwise cut a new one.  Returns the tail, which overlaps the body by one point."""
-        x, y, body = shown.x, shown.y, self.body
-        start = 0 if body.xData is None else len(body.xData) - 1
-        if not (0 < start < len(x) <= start + TAIL_MAX and np.array_equal(x[: start + 1], body.xData)
-                and np.array_equal(y[: start + 1], body.yData)):
-            # No body under symbols: the tail's scatter would dot only the tail.
-            start = len(x) - TAIL_MIN if len(x) > TAIL_MAX and self.opts["symbol"] is None else 0
+        bx, by = self.body.getData()
+        start = 0 if bx is None else len(bx) - 1
+        if not (0 < start < len(x) <= start + TAIL_MAX and np.array_equal(x[: start + 1], bx)
+                and np.array_equal(y[: start + 1], by)):
+            start = len(x) - TAIL_MIN if len(x) > TAIL_MAX else 0
             start -= start % 2  # a run's min and max stay together
-            self._set_body((x[: start + 1], y[: start + 1]) if start else None)
-        return PlotDataset(x[start:], y[start:], True, True)
-
-    def _set_body(self, points: tuple[np.ndarray, np.ndarray] | None) -> None:
-        if self.body is None:
-            return
-        if points is not None:
-            self.body.setData(*points)
-        elif self.body.xData is not None and len(self.body.xData):
-            self.body.setData([], [])
-
-    def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N803
-        super().updateItems(styleUpdate)
-        if self.body is not None and self.opts["pen"] is not self._body_pen:  # setPen(): the body follows
-            self._body_pen = self.opts["pen"]
-            self.body.setPen(self._body_pen)
+            if start:
+                self.body.setData(x[: start + 1], y[: start + 1])
+            else:
+                _emptied(self.body)
+        return x[start:], y[start:]
 
     def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: ANN001, ANN201, N803
         """Bounds of all the data, not only the drawn part, so autorange still sees everything
-        while clipped to a zoom; snapped (see `snapped_bounds`); computed once per setData."""
-        if self._dataset is None or not self._native():
+        while clipped to a zoom; snapped (see `snapped_bounds`); computed once per change."""
+        if not self._native:
             return super().dataBounds(ax, frac, orthoRange)
+        if self._shown is None:
+            return None, None
         if frac != 1.0 or orthoRange is not None:  # a percentile or visible-only autorange (context menu)
-            parts = [c.dataBounds(ax, frac, orthoRange) for c in (self.body, self.curve) if c.isVisible()]
-            parts = [b for b in parts if b[0] is not None]
+            parts = [b for b in (s.dataBounds(ax, frac, orthoRange) for s in (self.body, self.tail)) if b[0] is not None]
             return (min(b[0] for b in parts), max(b[1] for b in parts)) if parts else (None, None)
         if self._bounds is None:
-            self._getDisplayDataset()
             ds, lo, hi = self._bins
-            if (self.peaks or ds < 2) and (lo, hi) == (0, len(self._dataset.x)):
+            x, y = self.getOriginalDataset()
+            if (self.peaks or ds < 2) and (lo, hi) == (0, len(x)):
                 # Everything is drawn, extremes included (and already in log10): read the few drawn points.
-                xs, ys = extent(self._shown.x), extent(self._shown.y)
+                xs, ys = extent(self._shown[0]), extent(self._shown[1])
             else:
                 logx, logy = self.opts["logMode"]
-                xs, ys = extent(self._dataset.x, logx), extent(self._dataset.y, logy)
+                xs, ys = extent(x, logx), extent(y, logy)
             view = self.getViewBox()
             width, height = (view.width(), view.height()) if view is not None else (0.0, 0.0)
             self._bounds = (snapped_bounds(*xs, width, RANGE_STEP_PX[0]), snapped_bounds(*ys, height, RANGE_STEP_PX[1]))
         return self._bounds[ax]
 
-    def informViewBoundsChanged(self) -> None:
+    def pixelPadding(self) -> float:  # noqa: N802
+        return self.tail.pixelPadding() if self.tail is not None and self._native else super().pixelPadding()
+
+    def informViewBoundsChanged(self) -> None:  # noqa: N802
         """Tell the view only when what its autorange reads changed: with snapped bounds, every
         few dozen frames instead of every frame for every curve."""
-        key = (self.isVisible(), self._native(), self.dataBounds(0), self.dataBounds(1))
-        if key != getattr(self, "_informed", None):
+        key = (self.isVisible(), self._native, self.dataBounds(0), self.dataBounds(1))
+        if key != self._informed:
             self._informed = key
             super().informViewBoundsChanged()
-
-    def setLogMode(self, xState: bool, yState: bool) -> None:  # noqa: N803 - pyqtgraph's names
-        self._bounds = None
-        super().setLogMode(xState, yState)
 
     def viewRangeChanged(self, vb=None, ranges=None, changed=None) -> None:  # noqa: ANN001
         """Recompute only if the visible window or the pixel width changed what is drawn: while
         the plot follows the data, a scrolling x range changes nothing here."""
-        if not self._native():
+        if not self._native:
             super().viewRangeChanged(vb, ranges, changed)
-        elif self._dataset is not None and self._bins is not None and self._window() != self._bins:
-            self._datasetDisplay = None
-            self.updateItems(styleUpdate=False)
+        elif self._bins is not None and self._window(self.getOriginalDataset()[0]) != self._bins:
+            self._draw()
 
-    def viewTransformChanged(self) -> None:  # a resize changes the pixel width, hence the runs
+    def viewTransformChanged(self) -> None:  # noqa: N802 - a resize changes the pixel width, hence the runs
         super().viewTransformChanged()
         self.viewRangeChanged()
 
 
 def history_curve(owner: pg.PlotItem | pg.ViewBox, pen, name: str | None = None, **opts) -> HistoryCurve:  # noqa: ANN001
     """A HistoryCurve added to `owner`.  The plot's context menu is set to what the curve does
-    (peak downsampling, clipped to the view); pyqtgraph applies it only under a transform (FFT ...)."""
+    (peak downsampling, clipped to the view); pyqtgraph applies it only where it draws (symbols, FFT ...)."""
     if isinstance(owner, pg.PlotItem):
         owner.setClipToView(True)
         owner.setDownsampling(auto=True, mode="peak")

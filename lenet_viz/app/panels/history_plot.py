@@ -1,6 +1,7 @@
 """What the panels drawn from a MetricHistory (loss, gradients) share: `HistoryPlotPanel`, the
-redraw-only-on-change base; the points a curve may be given (`finite_xy`, `column_copy`); the
-axes (cached, readable, log without pile-ups) and the legend row.  The curves are in `history_curve`.
+redraw-only-on-change base; the points a curve may be given (`finite_xy`, `column_copy`) and
+what of them it draws (`peak_points`, `snapped_bounds`, `extent`); the axes (cached, readable,
+log without pile-ups) and the legend row.  The curves are in `history_curve`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,50 @@ def column_copy(history: MetricHistory, name: str) -> np.ndarray:
     """A contiguous copy of a history column: its view strides across every column of the
     buffer, which makes each numpy pass over it about 4x slower than over a copy."""
     return np.array(history.column(name))
+
+
+def peak_points(x: np.ndarray, y: np.ndarray, lo: int, hi: int, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points `lo:hi` of a finite curve, reduced to about `bins` runs of `ds` points, each drawn as
+    its minimum (at the run's first x) then its maximum (at its last x).
+
+    With one run per pixel column every spike stays and the curve still starts and ends at the
+    data's first and last x.  Runs start at multiples of `ds`, not at `lo`, so while points are
+    appended the old runs, hence the pixels, stay put instead of shimmering.
+    """
+    ds = (hi - lo) // max(bins, 1)
+    if ds < 2:
+        return x[lo:hi], y[lo:hi]
+    starts = np.arange(lo - lo % ds, hi, ds)
+    starts[0] = lo
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = hi - 1
+    part = y[:hi]
+    px, py = np.empty(2 * len(starts)), np.empty(2 * len(starts))
+    px[0::2], px[1::2] = x[starts], x[ends]
+    py[0::2], py[1::2] = np.minimum.reduceat(part, starts), np.maximum.reduceat(part, starts)
+    return px, py
+
+
+def snapped_bounds(
+    lo: float | None, hi: float | None, pixels: float, step_px: float
+) -> tuple[float, float] | tuple[None, None]:
+    """(lo, hi) widened outwards to the grid of a power-of-two step worth `step_px` to 2 * `step_px`
+    of `pixels`: the range then changes when the data outgrows a step, not with every new point."""
+    if lo is None or hi is None or not hi > lo or pixels <= 0:
+        return lo, hi
+    step = 2.0 ** math.ceil(math.log2((hi - lo) * step_px / pixels))
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step
+
+
+def extent(v: np.ndarray, log: bool = False) -> tuple[float, float] | tuple[None, None]:
+    """(min, max) of `v`, in log10 for a log axis (where values <= 0 have no place)."""
+    if log:
+        v = v[v > 0]
+    if not len(v):
+        return None, None
+    lo, hi = float(v.min()), float(v.max())
+    return (math.log10(lo), math.log10(hi)) if log else (lo, hi)
 
 
 def legend_row(view: pg.GraphicsLayoutWidget, row: int, entries: dict[str, pg.PlotDataItem]) -> pg.LegendItem:
