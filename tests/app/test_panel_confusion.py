@@ -85,7 +85,7 @@ def test_gallery_tiles_name_label_prediction_confidence_and_a_click_probes(confu
     assert len(visible) == min(n, len(confusion.tiles)) == len(g.indices)
     for tile, index, conf in zip(visible, g.indices, g.confidences):
         assert tile.text() == f"{t} → {p} · {100 * conf:.0f}%\n#{index}"
-    assert confusion.gallery_title.text().startswith(f"<b>true {t}, predicted {p}</b>: {n} wrong")
+    assert confusion.gallery_title.text().startswith(f"<b>true {t} → predicted {p}</b>: {n} wrong")
     with qtbot.waitSignal(confusion.probe_requested) as asked:
         QTest.mouseClick(visible[-1], Qt.MouseButton.LeftButton)
     assert asked.args == [int(g.indices[-1])]

@@ -23,8 +23,8 @@ from .common import QUIET_COLOR, RIGHT_COLOR, WRONG_COLOR
 ERROR_CMAP = "inferno"
 EMPTY_RGB = np.array([0x1B, 0x1D, 0x22], dtype=np.float64)  # a cell nobody landed in: the panel's own background
 PAIRS = 5
-THUMB = 84  # gallery thumbnails: 32 px images at ~2.6x, readable from the back row
-GALLERY_COLUMNS = 4
+THUMB = 80  # gallery thumbnails: 32 px images at 2.5x, readable from the back row
+GALLERY_COLUMNS = 3
 SELECTED_COLOR = "#f2a900"
 
 
@@ -76,9 +76,9 @@ class ConfusionPanel(QWidget):
         self._build_matrix()
         self.pairs = QListWidget()
         self.pairs.setToolTip("The commonest mistakes: click one to see its examples")
-        self.pairs.setMaximumHeight(150)
+        self.pairs.setMaximumHeight(self.pairs.fontMetrics().lineSpacing() * (PAIRS + 1) + 8)
         self.pairs.itemClicked.connect(lambda item: self._request(*item.data(Qt.ItemDataRole.UserRole)))
-        self.gallery_title = QLabel("click a cell to see its examples")
+        self.gallery_title = QLabel("click a cell to see its images, an image to probe it")
         self.gallery_title.setWordWrap(True)
         self._build_gallery()
         right = QVBoxLayout()
@@ -146,6 +146,9 @@ class ConfusionPanel(QWidget):
             tile.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             tile.setIconSize(QSize(THUMB, THUMB))
             tile.setAutoRaise(True)
+            tile.setIcon(QIcon(QPixmap(THUMB, THUMB)))
+            tile.setText("9 → 9 · 100%\n#10000")  # the widest a tile says: its size, fixed, so tiles never overlap
+            tile.setFixedSize(tile.sizeHint())
             tile.clicked.connect(lambda _=False, k=k: self.probe_requested.emit(self._indices[k]))
             tile.hide()
             grid.addWidget(tile, *divmod(k, GALLERY_COLUMNS))
@@ -153,7 +156,9 @@ class ConfusionPanel(QWidget):
         self.gallery_scroll = QScrollArea()
         self.gallery_scroll.setWidget(holder)
         self.gallery_scroll.setWidgetResizable(True)
-        self.gallery_scroll.setMinimumWidth(GALLERY_COLUMNS * (THUMB + 16) + 24)
+        bar = self.gallery_scroll.verticalScrollBar().sizeHint().width()
+        tiles = GALLERY_COLUMNS * self.tiles[0].width() + (GALLERY_COLUMNS - 1) * grid.horizontalSpacing()
+        self.gallery_scroll.setMinimumWidth(tiles + bar + 2 * self.gallery_scroll.frameWidth() + 2)
 
     # ---------------------------------------------------------------- input
     def show(self, matrix: np.ndarray | None = None, iteration: int | None = None) -> None:  # type: ignore[override]
@@ -191,11 +196,12 @@ class ConfusionPanel(QWidget):
         self._indices = [int(i) for i in gallery.indices]
         right = gallery.true == gallery.predicted
         what = "right" if right else "wrong"
-        shown = f", the {len(self._indices)} most confident" if gallery.total > len(self._indices) else ""
+        shown = f" · top {len(self._indices)}" if gallery.total > len(self._indices) else ""
         self.gallery_title.setText(
-            f"<b>true {gallery.true}, predicted {gallery.predicted}</b>: {gallery.total:,} {what}{shown}"
-            f" <span style='color:{QUIET_COLOR}'>· click one to probe it</span>"
+            f"<b>true {gallery.true} → predicted {gallery.predicted}</b>: {gallery.total:,} {what}"
+            f"<span style='color:{QUIET_COLOR}'>{shown}</span>"
         )
+        self.gallery_title.setToolTip("most confident first; click an image to make it the probe")
         self.gallery_title.setStyleSheet(f"color: {RIGHT_COLOR if right else WRONG_COLOR}")
         for k, tile in enumerate(self.tiles):
             if k >= len(self._indices):
