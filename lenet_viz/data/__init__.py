@@ -26,13 +26,15 @@ __all__ = [
     "default_data_dir",
     "download_mnist",
     "load_dataset",
+    "load_image",
+    "preprocess_drawing",
 ]
 
 #: Names re-exported from the submodules, imported on first use (PEP 562).
 _LAZY = {
     "Dataset": "dataset", "load_digits_dataset": "digits", "DEFAULT_MIRRORS": "download", "download_mnist": "download",
     "MNIST_FILES": "mnist", "check_data_dir": "mnist", "default_data_dir": "mnist", "find_mnist_files": "mnist",
-    "load_mnist": "mnist", "load_random": "random_data",
+    "load_mnist": "mnist", "load_random": "random_data", "load_image": "drawing", "preprocess_drawing": "drawing",
 }
 
 

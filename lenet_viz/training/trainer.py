@@ -10,13 +10,16 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
 from ..model import LAYERS, LeNet
 from .config import LIVE_FIELDS, ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
+from .confusion import GALLERY_LIMIT, Gallery, Verdicts
 from .history import MetricHistory
+from .insight import HeldOutPass, gallery, probe_tensor, saliency
 from .probes import activations, autograd_chain, to_numpy
 from .types import ParamRow, Phase, Snapshot, StepStats
 
@@ -45,6 +48,10 @@ class Trainer:
         self._load_tensors()
         self.history = MetricHistory()
         self.probe_index = 0
+        self._probe_image: torch.Tensor | None = None  # a drawn/opened image in [0, 1]; survives reset()
+        self.saliency_in_snapshot = False  # a backward pass per snapshot (~1.4 ms): only while it is shown
+        self.saliency_target: int | None = None  # the class the snapshot's saliency is for; None = predicted
+        self.verdicts: Verdicts | None = None  # the last full held-out pass (confusion matrix, gallery)
         self._pending: TrainConfig | None = None
         self.reset()
 
@@ -88,6 +95,7 @@ class Trainer:
         self._diverged_now = False
         self._has_update = False  # self._before holds minus the last update once one happened
         self.history.clear()
+        self.verdicts = None  # answers of weights that no longer exist
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.config
@@ -259,8 +267,54 @@ class Trainer:
     def num_probes(self) -> int:
         return len(self._test_y)
 
-    def set_probe(self, index: int) -> None:
-        self.probe_index = index % self.num_probes
+    def set_probe(self, probe: int | np.ndarray) -> None:
+        """Probe with held-out image `probe` (an index, wrapping around) or with an image of the user's.
+
+        An image is (1, 32, 32) or (32, 32) in [0, 1], as `preprocess_drawing` returns; it is kept
+        raw and standardized like the current dataset's images whenever it is fed, so it survives
+        reset(), a checkpoint load and a change of dataset unchanged.  An index survives them too,
+        wrapped into the new held-out set (index 7 stays 7; 5000 becomes 5000 % 360 on digits).
+        While an image is the probe, `probe_index` keeps the last held-out index, so "next"
+        goes on from there.
+        """
+        if isinstance(probe, (int, np.integer)) and not isinstance(probe, bool):
+            self._probe_image = None
+            self.probe_index = int(probe) % self.num_probes
+        else:
+            self._probe_image = probe_tensor(probe)
+
+    def _probe_input(self) -> torch.Tensor:
+        """The probe as the network is fed it: (1, 32, 32), standardized, on the device."""
+        if self._probe_image is None:
+            return self._test_x[self.probe_index]
+        ds = self.dataset
+        return ((self._probe_image - ds.pixel_mean) / ds.pixel_std).to(self.device)
+
+    def saliency(self, target: int | None = None) -> np.ndarray:
+        """(32, 32) |d logit_target / d input| for the probe as the network sees it; None = the predicted class."""
+        return saliency(self.model, self._probe_input(), target)[0]
+
+    def confusion_pass(self, chunk: int | None = None) -> HeldOutPass:
+        """A confusion matrix over the whole held-out set, to be computed one `advance()` at a time
+        (so training goes on meanwhile); when done, its verdicts become `self.verdicts`."""
+        args = {} if chunk is None else {"chunk": chunk}
+        return HeldOutPass(self.model, self._test_x, self._test_y, self.iteration, on_done=self._keep_verdicts, **args)
+
+    def _keep_verdicts(self, job: HeldOutPass) -> None:
+        if job.source is self.model:  # a pass begun before a reset or a load describes weights now gone
+            self.verdicts = job.verdicts
+
+    def confusion_matrix(self) -> np.ndarray:
+        """10x10 int64 counts over the whole held-out set now: rows are true labels, columns predictions."""
+        return self.confusion_pass().finish().matrix()
+
+    def gallery(self, true: int, predicted: int, limit: int = GALLERY_LIMIT) -> Gallery:
+        """The held-out examples of one confusion cell, from the last verdicts (computed now if none)."""
+        if self.verdicts is None:
+            self.confusion_matrix()
+        assert self.verdicts is not None
+        ds = self.dataset
+        return gallery(self.verdicts, self._test_x, ds.pixel_mean, ds.pixel_std, true, predicted, limit)
 
     @torch.no_grad()
     def evaluate(self, max_samples: int | None = None) -> float:
@@ -275,8 +329,10 @@ class Trainer:
 
     def snapshot(self) -> Snapshot:
         """Everything a user can look at right now, as copies safe to hand to another thread."""
-        image = self._test_x[self.probe_index]
+        image = self._probe_input()
         acts = activations(self.model, image)
+        drawn = self._probe_image is not None
+        sal, target = saliency(self.model, image, self.saliency_target) if self.saliency_in_snapshot else (None, None)
         c1 = self.model.conv1
         rows = tuple(
             ParamRow(
@@ -295,7 +351,7 @@ class Trainer:
             next_phase=self.phase,
             probe_index=self.probe_index,
             probe_image=to_numpy(image[0]).astype("float32", copy=False),
-            probe_label=int(self._test_y[self.probe_index]),
+            probe_label=None if drawn else int(self._test_y[self.probe_index]),
             activations=acts,
             prediction=int(acts["output"].argmax()),
             conv1_weight=to_numpy(c1.weight),
@@ -307,6 +363,9 @@ class Trainer:
             autograd=None if self._loss is None else autograd_chain(self._loss, self._name_of),
             loss=self._loss_value,
             lr=self.config.lr,
+            probe_source="drawing" if drawn else "held-out",
+            saliency=sal,
+            saliency_target=target,
         )
 
     # ------------------------------------------------------------ checkpoints

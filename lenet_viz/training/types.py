@@ -95,7 +95,7 @@ class Snapshot:
     next_phase: Phase  # the phase that runs next
     probe_index: int  # index into the held-out set
     probe_image: np.ndarray  # (32, 32) float32, as fed to the network
-    probe_label: int
+    probe_label: int | None  # None when the probe is the user's own image (no label)
     activations: dict[str, np.ndarray]  # keys and shapes as ACTIVATION_SHAPES
     prediction: int
     conv1_weight: np.ndarray  # (6, 1, 5, 5)
@@ -107,6 +107,9 @@ class Snapshot:
     autograd: AutogradNode | None  # graph of the last loss; None before the first loss
     loss: float | None  # loss of the current (or last) iteration
     lr: float
+    probe_source: str = "held-out"  # "held-out" (probe_index, labelled) or "drawing" (drawn or opened, no label)
+    saliency: np.ndarray | None = None  # (32, 32) |d logit / d input|; None unless Trainer.saliency_in_snapshot
+    saliency_target: int | None = None  # the class `saliency` is for
 
 
 @dataclass(frozen=True)

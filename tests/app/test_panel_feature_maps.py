@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
 
+from lenet_viz.app.panels.common import NO_LABEL, UNLABELLED_COLOR
 from lenet_viz.app.panels.feature_maps import LABEL_COLOR, MOSAICS, RIGHT_COLOR, ROWS, WRONG_COLOR, FeatureMapPanel
 from lenet_viz.data import load_dataset
 from lenet_viz.training.config import TrainConfig
@@ -78,6 +79,15 @@ def test_wrong_prediction_is_red_and_the_label_bar_differs(panel, snapshot) -> N
     assert WRONG_COLOR in panel.probe_label.styleSheet()
     brushes = panel.bars["probabilities"].opts["brushes"]
     assert brushes[wrong_class] == WRONG_COLOR and brushes[snapshot.probe_label] == LABEL_COLOR
+
+
+def test_a_drawn_probe_says_it_has_no_label_and_marks_no_label_bar(panel, snapshot) -> None:
+    drawn = dataclasses.replace(snapshot, probe_label=None, probe_source="drawing", iteration=snapshot.iteration + 2)
+    panel.show(drawn)
+    assert panel.probe_label.text().startswith(f"{NO_LABEL} · predicted {drawn.prediction} (")
+    assert UNLABELLED_COLOR in panel.probe_label.styleSheet()
+    brushes = panel.bars["probabilities"].opts["brushes"]
+    assert brushes[drawn.prediction] == UNLABELLED_COLOR and LABEL_COLOR not in brushes
 
 
 @pytest.mark.parametrize("request_name", ["previous", "next", "random"])

@@ -9,6 +9,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...training.types import Snapshot
+from .common import LABEL_COLOR, NO_LABEL, RIGHT_COLOR, WRONG_COLOR, verdict_color
 from .gradients import LAYER_COLORS
 from .mosaic import FrameGate, Grid, clamp_infinities, robust_levels, square_grid
 
@@ -16,7 +17,7 @@ ACTIVATION_CMAP = "viridis"
 SEPARATOR_COLOR = "#505050"  # drawn under the mosaic; the NaN separators let it through
 HIGHLIGHT_COLOR = "#ff9f1c"
 SHAPE_COLOR = "#9aa0a8"  # the "6×28×28" part of a title: there, but quieter than the layer's name
-RIGHT_COLOR, WRONG_COLOR, LABEL_COLOR, BAR_COLOR = "#3cb44b", "#e6194b", "#4c9be8", "#8a8f98"
+BAR_COLOR = "#8a8f98"
 
 
 def title_html(name: str, shape: str, layer: str | None = None) -> str:
@@ -133,7 +134,7 @@ class FeatureMapPanel(QWidget):
         self._title_sizes = dict.fromkeys(self._titles, TITLE_POINT_SIZES[0])
         self.graphics.installEventFilter(self)
         self._gate = FrameGate()
-        self._probe_ok: bool | None = None
+        self._probe_color: str | None = None
         self._bar_tops: dict[str, float] = {}  # the fc1/fc2 y ranges on screen (see _fit_bars)
 
     def _build_probe_line(self) -> QHBoxLayout:
@@ -230,19 +231,21 @@ class FeatureMapPanel(QWidget):
             self.bars[key].setOpts(height=heights)
             self._fit_bars(key, heights)
         probs = _finite(acts["probabilities"])
-        ok = snapshot.prediction == snapshot.probe_label
+        label = snapshot.probe_label  # None: the user's own drawing, which has no right answer
+        color = verdict_color(snapshot.prediction, label)
         brushes = [BAR_COLOR] * 10
-        brushes[snapshot.probe_label] = LABEL_COLOR
-        brushes[snapshot.prediction] = RIGHT_COLOR if ok else WRONG_COLOR
+        if label is not None:
+            brushes[label] = LABEL_COLOR
+        brushes[snapshot.prediction] = color
         self.bars["probabilities"].setOpts(height=probs, brushes=brushes)
         p = float(acts["probabilities"][snapshot.prediction])
+        which = NO_LABEL if label is None else f"probe #{snapshot.probe_index} · label {label}"
         self.probe_label.setText(
-            f"probe #{snapshot.probe_index} · label {snapshot.probe_label} · "
-            f"predicted {snapshot.prediction} ({f'{100 * p:.1f}%' if np.isfinite(p) else 'NaN'})"
+            f"{which} · predicted {snapshot.prediction} ({f'{100 * p:.1f}%' if np.isfinite(p) else 'NaN'})"
         )
-        if ok is not self._probe_ok:  # restyling is not free; only when right/wrong flips
-            self._probe_ok = ok
-            self.probe_label.setStyleSheet(f"color: {RIGHT_COLOR if ok else WRONG_COLOR}")
+        if color != self._probe_color:  # restyling is not free; only when right/wrong/unlabelled flips
+            self._probe_color = color
+            self.probe_label.setStyleSheet(f"color: {color}")
 
     def _fit_bars(self, key: str, heights: np.ndarray) -> None:
         """Grow the y range at once; shrink it only when the bars use under a third of it.  Autorange
