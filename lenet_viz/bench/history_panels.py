@@ -1,7 +1,7 @@
 """Time the loss and gradient panels per frame: `show(history)` then its paint, at 600x420 with a
 15k-point history growing 3 points a frame (what a long session redraws 30 times a second).
 
-    PYTHONPATH=$PWD python tools/time_history_panels.py [--old PATH] [--rounds 5] [--frames 60] [--png DIR] [--cpu]
+    python -m lenet_viz.bench.history_panels [--old PATH] [--rounds 5] [--frames 60] [--png DIR] [--cpu]
 
 With `--old PATH` (another history_curve.py, e.g. `git show BASE:lenet_viz/app/panels/history_curve.py`)
 the panels are also built on that module's `history_curve`, interleaved round by round with the
