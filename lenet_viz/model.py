@@ -6,10 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .training.types import LAYERS  # noqa: F401 - layers that own parameters; defined torch-free for the GUI process
-
-#: The tutorial's input: one channel, 32x32 pixels.
-INPUT_SHAPE = (1, 32, 32)
+from .architecture import LAYERS  # noqa: F401 - layers that own parameters; defined torch-free for the GUI process
 
 
 class LeNet(nn.Module):

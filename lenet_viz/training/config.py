@@ -35,9 +35,6 @@ class UpdateMode(str, Enum):
 DATASETS = ("auto", "mnist", "digits", "random")
 DEVICES = ("auto", "cpu", "cuda")
 
-#: Fields that can change between iterations without re-initializing the model.
-LIVE_FIELDS = ("lr", "momentum", "batch_size", "optimizer", "loss", "update")
-
 
 def _choice(field_name: str, value: Any, enum: type[Enum]) -> Enum:
     try:

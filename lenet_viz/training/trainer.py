@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
-from ..model import LAYERS, LeNet
-from .config import LIVE_FIELDS, ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
+from ..architecture import LAYERS
+from ..model import LeNet
+from .config import ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
 from .confusion import GALLERY_LIMIT, Gallery, Verdicts
 from .history import MetricHistory
 from .insight import HeldOutPass, gallery, probe_tensor, saliency
@@ -416,4 +417,4 @@ class Trainer:
         self.history.load_state_dict(state["history"])
 
 
-__all__ = ["Trainer", "resolve_device", "LIVE_FIELDS"]
+__all__ = ["Trainer", "resolve_device"]

@@ -7,6 +7,8 @@ from enum import Enum
 
 import numpy as np
 
+from ..architecture import ACTIVATION_SHAPES, LAYERS  # noqa: F401 - re-exported: the engine's data speaks in these names
+
 
 class Phase(Enum):
     """The phases of one training iteration, in the order they run."""
@@ -30,22 +32,6 @@ class Phase(Enum):
     def next(self) -> "Phase":
         order = list(Phase)
         return order[(order.index(self) + 1) % len(order)]
-
-
-#: LeNet's layers with parameters, in forward order: the keys of per-layer stats and plots.
-LAYERS: tuple[str, ...] = ("conv1", "conv2", "fc1", "fc2", "fc3")
-
-#: Activation names of a Snapshot, in forward order, with their shapes for one image.
-ACTIVATION_SHAPES: dict[str, tuple[int, ...]] = {
-    "conv1": (6, 28, 28),
-    "pool1": (6, 14, 14),
-    "conv2": (16, 10, 10),
-    "pool2": (16, 5, 5),
-    "fc1": (120,),
-    "fc2": (84,),
-    "output": (10,),
-    "probabilities": (10,),
-}
 
 
 @dataclass(frozen=True)
