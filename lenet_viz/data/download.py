@@ -23,8 +23,8 @@ from pathlib import Path
 
 from lenet_viz import __version__
 
-from .dataset import DataError
-from .mnist import MNIST_FILES, MNIST_SIZES, default_data_dir
+from .errors import DataError
+from .files import MNIST_FILES, MNIST_SIZES, default_data_dir
 
 #: Tried in order for each file; the first one serving the right bytes wins.
 DEFAULT_MIRRORS: tuple[str, ...] = (

@@ -14,27 +14,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import platformdirs
 import torch
 
 from .dataset import DataError, Dataset, pad_to_32, standardize
-
-#: The four files as distributed, with the md5 every public mirror serves.
-MNIST_FILES: dict[str, str] = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-#: Their sizes in bytes: a mirror serving more is refused before it can fill a disk.
-MNIST_SIZES: dict[str, int] = {
-    "train-images-idx3-ubyte.gz": 9_912_422,
-    "train-labels-idx1-ubyte.gz": 28_881,
-    "t10k-images-idx3-ubyte.gz": 1_648_877,
-    "t10k-labels-idx1-ubyte.gz": 4_542,
-}
-#: File stems (without .gz) in the order train images, train labels, test images, test labels.
-STEMS: tuple[str, ...] = tuple(name.removesuffix(".gz") for name in MNIST_FILES)
+from .files import MNIST_FILES, MNIST_SIZES, STEMS, default_data_dir  # noqa: F401 - re-exported
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 SIDE = 28
@@ -44,14 +27,6 @@ MAX_COUNT = 300_000
 #: No MNIST-format file is bigger than this, raw or compressed (the largest allowed raw images file + slack).
 MAX_FILE_BYTES = 16 + MAX_COUNT * SIDE * SIDE + (1 << 20)
 HOW_TO_GET = "run `lenet-viz --download-mnist`, or pass `--data-dir` pointing at a folder with the four MNIST files"
-
-
-def default_data_dir() -> Path:
-    """Where MNIST lives unless told otherwise: $LENET_VIZ_DATA_DIR, else the per-user cache."""
-    env = os.environ.get("LENET_VIZ_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return platformdirs.user_cache_path("lenet-viz") / "mnist"
 
 
 def check_data_dir(data_dir: Path) -> bool:
