@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..model import LAYERS, LeNet
@@ -145,12 +146,22 @@ def validate(state: Any) -> dict[str, Any]:
             raise Refused(f"its {key} must be a whole number >= 0, not {value!r}")
     _check_perm(state)
     for name, tensor in (*state["model"].items(), ("conv1_update", state.get("conv1_update"))):
-        if isinstance(tensor, torch.Tensor) and not bool(tensor.isfinite().all()):
+        if not isinstance(tensor, torch.Tensor) or not tensor.numel():
+            continue
+        values = _values(tensor)
+        if not np.isfinite(values).all():
             raise Refused(f"its {name} holds NaN or infinite values")
-        if isinstance(tensor, torch.Tensor) and tensor.numel() and float(tensor.abs().max()) > MAX_WEIGHT:
-            raise Refused(f"its {name} holds values beyond ±{MAX_WEIGHT:g} (largest {float(tensor.abs().max()):.3g}): "
-                          "that run had diverged")
+        if (largest := float(np.abs(values).max())) > MAX_WEIGHT:
+            raise Refused(f"its {name} holds values beyond ±{MAX_WEIGHT:g} (largest {largest:.3g}): that run had diverged")
     return {**state, "optimizer": _dry_run(state, config, params)}
+
+
+def _values(tensor: torch.Tensor) -> np.ndarray:
+    """A float tensor's values for checking, via numpy (on a busy 2-core machine, 30x faster than torch ops)."""
+    try:
+        return tensor.detach().numpy()
+    except TypeError:  # bfloat16 and friends
+        return tensor.detach().float().numpy()
 
 
 def _check_architecture(state: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -189,7 +200,7 @@ def _check_perm(state: dict[str, Any]) -> None:
         raise Refused("its data order (perm) is damaged")
     if state["cursor"] > len(perm) or int(perm.min()) < 0 or int(perm.max()) >= len(perm):
         raise Refused("its data order (perm, cursor) does not fit its data")
-    if not torch.equal(torch.sort(perm).values, torch.arange(len(perm))):
+    if not (np.bincount(perm.numpy(), minlength=len(perm)) == 1).all():  # numpy: 0.2 ms, torch.sort: ~400 ms
         raise Refused("its data order (perm) repeats some images and skips others; it is not a shuffle of the data")
 
 
@@ -244,6 +255,6 @@ def _optimizer_buffers(saved: Any, config: TrainConfig, shapes: list[tuple[int, 
                     raise ValueError(f"the step count of parameter {index} is {value!r}")
             elif not (isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape == shapes[index]):
                 raise ValueError(f"unexpected {key!r} for parameter {index} of a {kind} optimizer")
-            elif not bool(value.isfinite().all()) or (key == "exp_avg_sq" and bool((value < 0).any())):
+            elif not np.isfinite(_values(value)).all() or (key == "exp_avg_sq" and (_values(value) < 0).any()):
                 raise ValueError(f"its {key} for parameter {index} holds NaN, infinite or impossible values")
     return buffers
