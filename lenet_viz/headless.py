@@ -127,7 +127,7 @@ def _run(config: TrainConfig, args: argparse.Namespace, parser: argparse.Argumen
     from .training import Trainer
     from .training.checkpoint import CheckpointError, apply_checkpoint
 
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    say: Callable[..., None] = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     try:
         trainer = Trainer(config)
     except (DataError, ConfigError) as e:
@@ -152,30 +152,38 @@ def _run(config: TrainConfig, args: argparse.Namespace, parser: argparse.Argumen
     try:
         code = _train(trainer, steps, metrics, stop, say)
     finally:
-        failed = metrics.close() if metrics else None
-    kept = []
+        if metrics:
+            metrics.close()
+    return _finish(trainer, args, metrics, code, stop, say)
+
+
+def _finish(trainer: Any, args: argparse.Namespace, metrics: MetricsFile | None, code: int, stop: StopRequest,
+            say: Callable[..., None]) -> int:
+    """Save the checkpoint (after divergence, a failed metrics write or a signal too: the weights
+    are finite) and say how the run ended: one line when it was interrupted."""
+    kept, errors, done = [], [], []
     if metrics:
-        if failed:
-            if code != EXIT_FAILED:  # not reported yet: it failed while closing
-                print(f"lenet-viz: error: cannot write --metrics file {args.metrics}: {failed}", file=sys.stderr)
-            code = code or EXIT_FAILED
-        kept.append(f"metrics in {args.metrics} ({metrics.rows} rows{', then a write failed' if failed else ''})")
-        if not stop:
-            say(f"metrics: {Path(args.metrics).resolve()}")
-    if args.save_checkpoint:  # also after divergence or a failed metrics write: the weights are finite
+        kept.append(f"metrics in {args.metrics} ({metrics.rows} rows)")
+        if metrics.error and code != EXIT_FAILED:  # it failed while closing: not reported yet
+            errors.append(f"cannot write --metrics file {args.metrics}: {metrics.error}")
+        code = code or (EXIT_FAILED if metrics.error else 0)
+    if args.save_checkpoint:
         saved, line = _save(trainer, args.save_checkpoint)
         kept.append(line)
-        if not saved and not stop:
-            print(f"lenet-viz: error: {line}", file=sys.stderr)
-            code = code or EXIT_FAILED
-        elif not stop:
-            say(line)
+        (done if saved else errors).append(line)
+        code = code or (0 if saved else EXIT_FAILED)
     if stop:
         print(f"lenet-viz: {stop.name} received: stopped at iteration {trainer.iteration}; "
               f"{'; '.join(kept) or 'nothing to save (no --metrics or --save-checkpoint)'}", file=sys.stderr)
         return stop.exit_code
+    for error in errors:
+        print(f"lenet-viz: error: {error}", file=sys.stderr)
+    if metrics:
+        say(f"metrics: {Path(args.metrics).resolve()}")
+    for line in done:
+        say(line)
     acc = trainer.evaluate()
-    print(f"held-out accuracy after {trainer.iteration} iterations: {acc * 100:.2f}% ({ds.num_test} images)")
+    print(f"held-out accuracy after {trainer.iteration} iterations: {acc * 100:.2f}% ({trainer.dataset.num_test} images)")
     return code
 
 

@@ -52,7 +52,8 @@ def check_writable(path: str | os.PathLike[str], option: str, *, replace: bool =
     folder = target.parent
     if not folder.is_dir():
         raise refuse("its folder does not exist")
-    probe = target if mode is None else folder / f".{target.name[:200]}.{uuid.uuid4().hex[:8]}.probe"
+    exact = mode is None and not target.is_symlink()  # a dangling link: writing creates its target
+    probe = target if exact else folder / f".{target.name[:200]}.{uuid.uuid4().hex[:8]}.probe"
     try:
         if mode is not None:
             os.close(os.open(target, os.O_WRONLY | os.O_APPEND))
