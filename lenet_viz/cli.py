@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
-import time
 from pathlib import Path
-from typing import IO, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
+from .headless import EXIT_DIVERGED, EXIT_USAGE, csv_header, csv_row  # noqa: F401 - the CLI's public names
+from .output_paths import OutputPathError, check_distinct, check_writable
 from .training.config import DATASETS, DEVICES, ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
-from .training.types import StepStats
-
-EXIT_USAGE = 2
-EXIT_DIVERGED = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +79,14 @@ def config_from_args(args: argparse.Namespace, *, app: bool) -> TrainConfig:
     )
 
 
+#: Options naming a file lenet-viz writes, as (option, replace): checked before any work starts
+#: (output_paths.check_writable).  replace=True: written beside and renamed into place.
+OUTPUT_OPTIONS: list[tuple[str, bool]] = [("--save-checkpoint", True), ("--metrics", False)]
+#: (output, input) pairs that may name the same file: saving a resumed run back in place is safe
+#: (the input was read and validated first, and the save is atomic).
+SAME_FILE_ALLOWED = frozenset({("--save-checkpoint", "--checkpoint")})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -91,14 +95,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.speed_limit is not None and not (args.speed_limit > 0 and math.isfinite(args.speed_limit)):
         parser.error(f"--speed-limit must be a positive number, got {args.speed_limit}")
     if args.download_mnist:
-        return _download(args, parser)
+        return _download(args)
     try:
         config = config_from_args(args, app=not args.headless)
     except ConfigError as e:
         parser.error(str(e))
-    checkpoint = None
     if args.save_checkpoint and not args.headless:
         parser.error("--save-checkpoint is for --headless; in the app use File > Save checkpoint (Ctrl+S)")
+    try:
+        check_outputs(args)
+    except OutputPathError as e:
+        parser.error(str(e))
+    checkpoint = None
     if args.checkpoint:  # read and check it before any data is loaded or any window opens
         from .training.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
 
@@ -109,128 +117,56 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         config = checkpoint_config(checkpoint, config)
     if args.headless:
+        from .headless import run_headless
+
         return run_headless(config, args, parser, checkpoint)
     from .app.main_window import run_app  # Qt only when a window is wanted
 
     return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint, process=args.train_in == "process")
 
 
-def _download(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def check_outputs(args: argparse.Namespace) -> None:
+    """OutputPathError (one line) unless every output option names a writable file that is no input."""
+    outputs = {}
+    for option, replace in OUTPUT_OPTIONS:
+        path = getattr(args, option.removeprefix("--").replace("-", "_"), None)
+        if path:
+            check_writable(path, option, replace=replace)
+            outputs[option] = path
+    if outputs:
+        check_distinct(outputs, input_paths(args), SAME_FILE_ALLOWED)
+
+
+def input_paths(args: argparse.Namespace) -> dict[str, str]:
+    """Files the run reads: the checkpoint and any MNIST file in the data folder (torch-free)."""
+    from .data.files import STEMS, default_data_dir
+
+    inputs = {"--checkpoint": args.checkpoint} if args.checkpoint else {}
+    folder = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    for stem in STEMS:
+        for name in (f"{stem}.gz", stem):
+            if (folder / name).is_file():
+                inputs[f"MNIST data file {name}"] = str(folder / name)
+    return inputs
+
+
+def _download(args: argparse.Namespace) -> int:
     from .data import DataError, download_mnist
+    from .headless import StopRequest
 
     def progress(name: str, done: int, total: int) -> None:
         if not args.quiet:
             of = f" of {total / 1e6:.1f} MB" if total else ""
             print(f"\r{name}: {done / 1e6:.1f} MB{of}", end="", file=sys.stderr, flush=True)
 
-    try:
-        where = download_mnist(args.data_dir, progress=progress)
-    except DataError as e:
-        print(f"\nlenet-viz: error: {e}", file=sys.stderr)
-        return 1
+    with StopRequest() as stop:  # Ctrl+C cancels cleanly: no partial file stays
+        try:
+            where = download_mnist(args.data_dir, progress=progress, cancel=lambda: bool(stop))
+        except DataError as e:
+            print(f"\nlenet-viz: error: {e}", file=sys.stderr)
+            return stop.exit_code if stop else 1
     print(f"\nMNIST is ready in {where}", file=sys.stderr)
     return 0
-
-
-def run_headless(
-    config: TrainConfig, args: argparse.Namespace, parser: argparse.ArgumentParser, checkpoint: dict | None = None
-) -> int:
-    from .data import DataError
-    from .training import Trainer
-    from .training.checkpoint import CheckpointError, apply_checkpoint, save_checkpoint
-
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    if args.save_checkpoint and not Path(args.save_checkpoint).expanduser().absolute().parent.is_dir():
-        parser.error(f"cannot write --save-checkpoint {args.save_checkpoint}: its folder does not exist")
-    try:
-        trainer = Trainer(config)
-    except (DataError, ConfigError) as e:
-        parser.error(str(e))
-    if checkpoint is not None:
-        try:
-            apply_checkpoint(trainer, checkpoint, args.checkpoint)
-        except CheckpointError as e:
-            print(f"lenet-viz: error: {e}", file=sys.stderr)
-            return EXIT_USAGE
-        say(f"resumed {args.checkpoint} at iteration {trainer.iteration}")
-    ds = trainer.dataset
-    say(f"dataset: {ds.name} ({ds.num_train} train / {ds.num_test} held-out) — {ds.reason}")
-    say(f"device: {trainer.device}, torch threads: {_threads()}")
-    per_epoch = math.ceil(ds.num_train / config.batch_size)
-    steps = args.steps or per_epoch * (args.epochs or 1)
-    metrics: IO[str] | None = None
-    if args.metrics:
-        try:
-            metrics = open(args.metrics, "w", newline="")
-        except OSError as e:
-            parser.error(f"cannot write --metrics file {args.metrics}: {e.strerror}")
-    try:
-        code = _train(trainer, steps, metrics, say)
-    finally:
-        if metrics:
-            metrics.close()
-            say(f"metrics: {Path(args.metrics).resolve()}")
-    if args.save_checkpoint:  # also after divergence: the skipped update left the weights finite
-        try:
-            say(f"checkpoint: {save_checkpoint(trainer, args.save_checkpoint).resolve()} (iteration {trainer.iteration})")
-        except CheckpointError as e:
-            print(f"lenet-viz: error: {e}", file=sys.stderr)
-            code = code or 1
-    acc = trainer.evaluate()
-    print(f"held-out accuracy after {trainer.iteration} iterations: {acc * 100:.2f}% ({ds.num_test} images)")
-    return code
-
-
-def _train(trainer, steps: int, metrics: IO[str] | None, say) -> int:  # noqa: ANN001
-    writer = None
-    every = max(1, steps // 20)
-    first, end = trainer.iteration, trainer.iteration + steps  # a resumed run counts on from its checkpoint
-    start = time.perf_counter()
-    for _ in range(steps):
-        stats = trainer.step()
-        if metrics is not None:
-            if writer is None:
-                writer = csv.writer(metrics)
-                writer.writerow(csv_header(stats))
-            writer.writerow(csv_row(stats))
-        if stats.diverged:
-            print(
-                f"lenet-viz: training diverged at iteration {stats.iteration}: loss is {stats.loss} "
-                f"(lr {stats.lr}). Try a smaller --lr, e.g. {stats.lr / 10:g}.",
-                file=sys.stderr,
-            )
-            return EXIT_DIVERGED
-        if stats.iteration % every == 0 or stats.iteration == end:
-            rate = (stats.iteration - first) / (time.perf_counter() - start)
-            held = f"  held-out {stats.eval_accuracy * 100:.1f}%" if stats.eval_accuracy is not None else ""
-            say(
-                f"iter {stats.iteration:>6}/{end}  epoch {stats.epoch}  loss {stats.loss:.4f}  "
-                f"batch acc {stats.accuracy * 100:5.1f}%{held}  {rate:.0f} it/s"
-            )
-    return 0
-
-
-def csv_header(stats: StepStats) -> list[str]:
-    return (
-        ["iteration", "epoch", "loss", "accuracy", "eval_accuracy", "lr", "samples_seen"]
-        + [f"grad_norm/{k}" for k in stats.grad_norms]
-        + [f"weight_norm/{k}" for k in stats.weight_norms]
-        + [f"update_ratio/{k}" for k in stats.update_ratios]
-    )
-
-
-def csv_row(stats: StepStats) -> list:
-    return (
-        [stats.iteration, stats.epoch, stats.loss, stats.accuracy,
-         "" if stats.eval_accuracy is None else stats.eval_accuracy, stats.lr, stats.samples_seen]
-        + list(stats.grad_norms.values()) + list(stats.weight_norms.values()) + list(stats.update_ratios.values())
-    )
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "MNIST_FILES",
+    "MNIST_SIZES",
     "SOURCES",
     "default_data_dir",
     "download_mnist",
@@ -33,8 +34,9 @@ __all__ = [
 #: Names re-exported from the submodules, imported on first use (PEP 562).
 _LAZY = {
     "Dataset": "dataset", "load_digits_dataset": "digits", "DEFAULT_MIRRORS": "download", "download_mnist": "download",
-    "MNIST_FILES": "mnist", "check_data_dir": "mnist", "default_data_dir": "mnist", "find_mnist_files": "mnist",
-    "load_mnist": "mnist", "load_random": "random_data", "load_image": "drawing", "preprocess_drawing": "drawing",
+    "MNIST_FILES": "files", "MNIST_SIZES": "files", "check_data_dir": "mnist", "default_data_dir": "files",
+    "find_mnist_files": "mnist", "load_mnist": "mnist", "load_random": "random_data", "load_image": "drawing",
+    "preprocess_drawing": "drawing",
 }
 
 

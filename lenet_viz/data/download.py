@@ -1,8 +1,10 @@
-"""Fetch the four MNIST .gz files into a folder: mirrors in order, md5-checked, atomic.
+"""Fetch the four MNIST .gz files into a folder: mirrors in order, md5-checked, atomic, bounded.
 
 Each file streams into a private temp file beside its destination and is renamed
-into place only once its md5 matches, so an interrupted or corrupted download
-(including Ctrl+C) never leaves a file that looks complete, and a retry just works.
+into place only once its md5 matches, so an interrupted, cancelled or corrupted
+download (including Ctrl+C) never leaves a file that looks complete, and a retry
+just works.  A mirror cannot make us write more than the file's known size, nor
+keep us longer than an overall deadline, however it drips or lies.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 import http.client
 import os
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -19,8 +23,8 @@ from pathlib import Path
 
 from lenet_viz import __version__
 
-from .dataset import DataError
-from .mnist import MNIST_FILES, default_data_dir
+from .errors import DataError
+from .files import MNIST_FILES, MNIST_SIZES, default_data_dir
 
 #: Tried in order for each file; the first one serving the right bytes wins.
 DEFAULT_MIRRORS: tuple[str, ...] = (
@@ -33,6 +37,8 @@ USER_AGENT = f"lenet-viz/{__version__}"
 
 #: progress(filename, bytes_done, bytes_total or 0 when the server does not say)
 Progress = Callable[[str, int, int], None]
+#: A threading.Event (set = cancel) or any callable returning True to cancel.
+Cancel = threading.Event | Callable[[], bool]
 
 
 class _MirrorFailed(Exception):
@@ -61,8 +67,21 @@ def _write(out, chunk: bytes, tmp: str) -> None:
         raise DataError(f"cannot write {tmp}: {e.strerror or e}") from None
 
 
-def _fetch(url: str, dest: Path, md5: str, timeout: float, progress: Progress | None) -> None:
-    """Stream `url` into `dest` atomically; _MirrorFailed on any network or checksum problem."""
+def _stop_if(cancelled: Callable[[], bool], name: str) -> None:
+    if cancelled():
+        raise DataError(f"download of {name} cancelled; nothing was kept of it")
+
+
+def _fetch(url: str, dest: Path, md5: str, size: int, limits: tuple[float, float],
+           progress: Progress | None, cancelled: Callable[[], bool]) -> None:
+    """Stream `url` into `dest` atomically; _MirrorFailed on any network, size, time or checksum problem.
+
+    `limits` is (timeout: seconds of silence allowed, deadline: seconds for the whole file).
+    DataError when cancelled or the disk refuses: those end the download, no mirror is tried.
+    """
+    timeout, deadline = limits
+    give_up_at = time.monotonic() + deadline
+    _stop_if(cancelled, dest.name)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{dest.name}.part-", dir=dest.parent)
     except OSError as e:
@@ -73,14 +92,25 @@ def _fetch(url: str, dest: Path, md5: str, timeout: float, progress: Progress | 
             digest, done, total = hashlib.md5(), 0, 0
             try:
                 request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-                with urllib.request.urlopen(request, timeout=timeout) as response:
+                with urllib.request.urlopen(request, timeout=min(timeout, deadline)) as response:
                     total = int(response.headers.get("Content-Length") or 0)
-                    while chunk := response.read(CHUNK):
+                    if total > size:
+                        raise _MirrorFailed(f"it announces {total:,} bytes, but {dest.name} is {size:,} bytes")
+                    while True:
+                        _stop_if(cancelled, dest.name)
+                        # read1: whatever has arrived, so progress moves (and limits are checked) on a slow link
+                        chunk = response.read1(CHUNK)
+                        if not chunk:
+                            break
+                        done += len(chunk)
+                        if done > size:
+                            raise _MirrorFailed(f"it sent more than the {size:,} bytes of {dest.name}; stopped")
                         _write(out, chunk, tmp)
                         digest.update(chunk)
-                        done += len(chunk)
                         if progress is not None:
                             progress(dest.name, done, total)
+                        if time.monotonic() > give_up_at:
+                            raise _MirrorFailed(f"too slow: not done after {deadline:g} s (got {done:,} of {size:,} bytes)")
             except urllib.error.HTTPError as e:
                 e.close()
                 raise _MirrorFailed(f"HTTP {e.code} {e.reason}") from None
@@ -110,15 +140,24 @@ def download_mnist(
     mirrors: Sequence[str] | None = None,
     progress: Progress | None = None,
     timeout: float = 30.0,
+    deadline: float = 900.0,
+    cancel: Cancel | None = None,
 ) -> Path:
     """Make `data_dir` (default: `default_data_dir()`) hold the four verified MNIST .gz files.
 
-    Files already present with the right md5 are kept. Raise from `progress` to cancel:
-    the partial file is removed. Returns the folder. DataError if a file cannot be had
-    from any mirror (the message lists each mirror and why) or the folder is unusable.
+    Files already present with the right md5 are kept. `progress` is called for every piece
+    that arrives, however small. A mirror gets `timeout` seconds of silence and `deadline`
+    seconds per file before the next one is tried, and never more than the file's known size.
+    `cancel` (an Event, or a callable returning True) stops the download with a DataError
+    whose message says "cancelled"; it is checked before each file and after every piece,
+    so it takes effect within `timeout` seconds even on a silent mirror. Cancelling, or
+    raising from `progress`, removes the partial file; files completed before stay (verified).
+    Returns the folder. DataError if a file cannot be had from any mirror (the message lists
+    each mirror and why) or the folder is unusable.
     """
     folder = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     mirrors = list(DEFAULT_MIRRORS if mirrors is None else mirrors)
+    cancelled: Callable[[], bool] = (lambda: False) if cancel is None else getattr(cancel, "is_set", cancel)
     if not mirrors:
         raise DataError("no MNIST mirrors to download from")
     try:
@@ -136,7 +175,7 @@ def download_mnist(
         for mirror in mirrors:
             url = mirror.rstrip("/") + "/" + name
             try:
-                _fetch(url, dest, md5, timeout, progress)
+                _fetch(url, dest, md5, MNIST_SIZES[name], (timeout, deadline), progress, cancelled)
                 break
             except _MirrorFailed as e:
                 failures.append(f"  {url}: {e}")

@@ -7,38 +7,26 @@ becomes a `DataError` naming the file and the fix, never a numpy or zlib traceba
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-import platformdirs
 import torch
 
 from .dataset import DataError, Dataset, pad_to_32, standardize
-
-#: The four files as distributed, with the md5 every public mirror serves.
-MNIST_FILES: dict[str, str] = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-#: File stems (without .gz) in the order train images, train labels, test images, test labels.
-STEMS: tuple[str, ...] = tuple(name.removesuffix(".gz") for name in MNIST_FILES)
+from .files import MNIST_FILES, MNIST_SIZES, STEMS, default_data_dir  # noqa: F401 - re-exported
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 SIDE = 28
 FIX = "delete it and run `lenet-viz --download-mnist`"
+#: Images (or labels) one IDX file may declare: MNIST has 60,000, EMNIST's largest set 240,000 + 40,000.
+MAX_COUNT = 300_000
+#: No MNIST-format file is bigger than this, raw or compressed (the largest allowed raw images file + slack).
+MAX_FILE_BYTES = 16 + MAX_COUNT * SIDE * SIDE + (1 << 20)
 HOW_TO_GET = "run `lenet-viz --download-mnist`, or pass `--data-dir` pointing at a folder with the four MNIST files"
-
-
-def default_data_dir() -> Path:
-    """Where MNIST lives unless told otherwise: $LENET_VIZ_DATA_DIR, else the per-user cache."""
-    env = os.environ.get("LENET_VIZ_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return platformdirs.user_cache_path("lenet-viz") / "mnist"
 
 
 def check_data_dir(data_dir: Path) -> bool:
@@ -64,48 +52,66 @@ def find_mnist_files(data_dir: Path) -> dict[str, Path | None]:
     return found
 
 
-def _read_bytes(path: Path) -> bytes:
+def _stream(path: Path) -> BinaryIO:
+    """The file's IDX bytes as a stream: decompressed on demand, so nothing is inflated unasked."""
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DataError(f"{path} is {size:,} bytes, more than any MNIST-format file; {FIX}")
+        data = path.read_bytes()  # the compressed bytes: bounded by the check above
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-    if path.suffix != ".gz":
-        return data
+    raw = io.BytesIO(data)
+    return gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+
+
+def _read(stream: BinaryIO, n: int, path: Path) -> bytes:
+    """At most `n` bytes; a gzip bomb costs no more than what was asked for."""
     try:
-        return gzip.decompress(data)
+        return stream.read(n)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path} is truncated or damaged: it does not decompress as gzip ({e}); {FIX}") from None
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one IDX file: (N, 28, 28) uint8 for images (magic 2051), (N,) uint8 for labels (2049)."""
-    data = _read_bytes(path)
+    """Parse one IDX file: (N, 28, 28) uint8 for images (magic 2051), (N,) uint8 for labels (2049).
+
+    The header gives the exact size of the body, so at most that many bytes (+1, to notice
+    extra data) are ever decompressed: a small .gz cannot inflate into gigabytes here.
+    """
     is_images = magic == IMAGES_MAGIC
     kind = "images" if is_images else "labels"
     header = 16 if is_images else 8
-    if len(data) < header:
-        raise DataError(f"{path} is truncated: {len(data)} bytes is too short for an IDX header; {FIX}")
-    dims = np.frombuffer(data, dtype=">u4", count=header // 4)
-    if int(dims[0]) != magic:
+    with _stream(path) as stream:
+        head = _read(stream, header, path)
+        if len(head) < header:
+            raise DataError(f"{path} is truncated: {len(head)} bytes is too short for an IDX header; {FIX}")
+        dims = np.frombuffer(head, dtype=">u4")
+        if int(dims[0]) != magic:
+            raise DataError(
+                f"{path} is not an MNIST {kind} file (magic number {int(dims[0])}, expected {magic}); {FIX}"
+            )
+        count = int(dims[1])
+        if is_images and (int(dims[2]), int(dims[3])) != (SIDE, SIDE):
+            raise DataError(f"{path} holds {int(dims[2])}x{int(dims[3])} images, expected 28x28; {FIX}")
+        if count == 0:
+            raise DataError(f"{path} holds no {kind} (its header says 0); {FIX}")
+        if count > MAX_COUNT:
+            raise DataError(f"{path} claims {count:,} {kind}; MNIST-format files hold at most {MAX_COUNT:,}; {FIX}")
+        item = SIDE * SIDE if is_images else 1
+        what = f"{count} images of 28x28" if is_images else f"{count} labels"
+        body = _read(stream, count * item + 1, path)
+        if len(body) > count * item:  # a raw file's excess is known exactly; a .gz is not inflated to count it
+            extra = stream.getbuffer().nbytes - header - count * item if isinstance(stream, io.BytesIO) else "more"
+            raise DataError(f"{path} is corrupt: header says {what} but {extra} extra bytes follow; {FIX}")
+    if len(body) < count * item:
         raise DataError(
-            f"{path} is not an MNIST {kind} file (magic number {int(dims[0])}, expected {magic}); {FIX}"
+            f"{path} is truncated: header says {what} but the file holds {len(body)} bytes after the header; {FIX}"
         )
-    count = int(dims[1])
-    if is_images and (int(dims[2]), int(dims[3])) != (SIDE, SIDE):
-        raise DataError(f"{path} holds {int(dims[2])}x{int(dims[3])} images, expected 28x28; {FIX}")
-    item = SIDE * SIDE if is_images else 1
-    what = f"{count} images of 28x28" if is_images else f"{count} labels"
-    body = len(data) - header
-    if body < count * item:
-        raise DataError(
-            f"{path} is truncated: header says {what} but the file holds {body} bytes after the header; {FIX}"
-        )
-    if body > count * item:
-        raise DataError(f"{path} is corrupt: header says {what} but {body - count * item} extra bytes follow; {FIX}")
-    array = np.frombuffer(data, dtype=np.uint8, offset=header)
+    array = np.frombuffer(body, dtype=np.uint8)
     if is_images:
         return array.reshape(count, SIDE, SIDE)
-    if count and int(array.max()) > 9:
+    if int(array.max()) > 9:
         index = int(np.argmax(array > 9))
         raise DataError(f"{path} is corrupt: label {int(array[index])} at index {index} (MNIST labels are 0-9); {FIX}")
     return array

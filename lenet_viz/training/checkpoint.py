@@ -10,9 +10,12 @@ Why it is built this way:
 - Writing is atomic (temporary file in the same folder, fsync, `os.replace`): a full disk,
   a crash or an exception mid-save leaves the previous checkpoint intact and no debris.
 - Reading uses `torch.load(weights_only=True)`, which refuses to run code: a checkpoint
-  is data, and a file from someone else must not be able to execute anything.
-- Loading validates everything (on a scratch model and optimizer) before the trainer is
-  touched, so a bad file costs the user one clear message and never their current run.
+  is data, and a file from someone else must not be able to execute anything.  Before that,
+  `checkpoint_checks.inspect_file` bounds what the file may make torch allocate.
+- Loading validates everything (checkpoint_checks: keys, sizes, values, on a scratch model and
+  optimizer) before the trainer is touched, so a bad file costs the user one clear message and
+  never their current run.  The optimizer's hyperparameters always come from the validated
+  config: a file can bring buffers, never an lr of 1e9 or `maximize=True`.
 """
 
 from __future__ import annotations
@@ -28,16 +31,12 @@ import torch
 
 from .. import __version__
 from ..data import DataError, load_dataset
-from ..model import LeNet
+from .checkpoint_checks import FORMAT, VERSION, Refused, inspect_file, validate
 from .config import ConfigError, TrainConfig
-from .history import MetricHistory
 from .trainer import Trainer, resolve_device
 
-FORMAT = "lenet-viz-checkpoint"
-VERSION = 1
 #: Settings that describe this machine, not the run: a checkpoint never overrides them.
 MACHINE_FIELDS = ("device", "threads", "data_dir")
-_COUNTERS = ("iteration", "samples_seen", "epoch", "cursor", "probe_index")
 
 
 class CheckpointError(DataError):
@@ -113,7 +112,11 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and fully validate a checkpoint; raise CheckpointError naming the file if it is bad."""
+    """Read and fully validate a checkpoint; raise CheckpointError naming the file if it is bad.
+
+    The state returned is safe to apply: its optimizer state holds the file's buffers and
+    the validated config's hyperparameters.
+    """
     path = Path(path).expanduser()
 
     def bad(why: str) -> CheckpointError:
@@ -124,13 +127,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise bad("not a file")
     try:
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+        if size == 0:
             raise bad("the file is empty")
+        inspect_file(path, size)
         with warnings.catch_warnings():  # torch warns about odd pickles; the error below says it all
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except CheckpointError:
         raise
+    except Refused as e:
+        raise bad(str(e)) from None
     except OSError as e:
         raise bad(e.strerror or str(e)) from e
     except Exception as e:  # noqa: BLE001 - torch reports damage with many types
@@ -141,10 +148,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise bad("the file is truncated or damaged (it ends too early)") from e
         raise bad("the file is damaged or is not a lenet-viz checkpoint (it could not be read)") from e
     try:
-        _validate(state)
-    except CheckpointError as e:
+        return validate(state)
+    except Refused as e:
         raise bad(str(e)) from None
-    return state
 
 
 def checkpoint_config(state: dict[str, Any], local: TrainConfig) -> TrainConfig:
@@ -195,100 +201,6 @@ def restore_checkpoint(trainer: Trainer, path: str | os.PathLike[str]) -> dict[s
     state = load_checkpoint(path)
     apply_checkpoint(trainer, state, path)
     return state
-
-
-# ------------------------------------------------------------------------ validation
-def _validate(state: Any) -> None:
-    """Raise CheckpointError (reason only) unless `state` is a complete version-1 checkpoint."""
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError("it is a PyTorch file, but not a lenet-viz checkpoint")
-    version = state.get("version")
-    if version != VERSION:
-        newer = isinstance(version, int) and not isinstance(version, bool) and version > VERSION
-        hint = " (written by a newer lenet-viz; upgrade to open it)" if newer else ""
-        raise CheckpointError(f"unknown checkpoint version {version!r}; this lenet-viz {__version__} reads version {VERSION}{hint}")
-    missing = [k for k in ("architecture", "dataset", "torch_rng", "config", "model", "optimizer", "perm",
-                           "generator", "history", *_COUNTERS) if k not in state]
-    if missing:
-        raise CheckpointError(f"it is incomplete (no {', '.join(missing)})")
-    _check_architecture(state)
-    try:
-        config = TrainConfig.from_dict(dict(state["config"]))
-    except (ConfigError, TypeError, ValueError) as e:
-        raise CheckpointError(f"its settings are invalid: {e}") from None
-    for key in _COUNTERS:
-        value = state[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise CheckpointError(f"its {key} must be a whole number >= 0, not {value!r}")
-    perm = state["perm"]
-    if not (isinstance(perm, torch.Tensor) and perm.dim() == 1 and perm.dtype == torch.int64 and len(perm) > 0):
-        raise CheckpointError("its data order (perm) is damaged")
-    if state["cursor"] > len(perm) or int(perm.min()) < 0 or int(perm.max()) >= len(perm):
-        raise CheckpointError("its data order (perm, cursor) does not fit its data")
-    if not isinstance(state["dataset"], str):
-        raise CheckpointError("its dataset name is damaged")
-    _check_dry_run(state, config)
-
-
-def _check_architecture(state: dict[str, Any]) -> None:
-    with torch.device("meta"):  # shapes only: no memory, no RNG
-        expected = dict(_shapes(architecture(LeNet())) or {})
-    model = state["model"]
-    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
-        raise CheckpointError("its model weights are damaged")
-    actual = _shapes([[k, list(v.shape)] for k, v in model.items()])
-    for label, found in (("it declares", _shapes(state["architecture"])), ("its weights have", actual)):
-        if found is None:
-            raise CheckpointError("its architecture description is damaged")
-        for name, shape in expected.items():
-            if found.get(name) != shape:
-                have = f"no {name}" if name not in found else f"{name} of shape {found[name]}"
-                raise CheckpointError(f"it is for a different network: {label} {have}, but LeNet's {name} has shape {shape}")
-        if extra := sorted(set(found) - set(expected)):
-            raise CheckpointError(f"it is for a different network: {label} parameters LeNet lacks ({', '.join(extra)})")
-    if not all(v.is_floating_point() for v in model.values()):
-        raise CheckpointError("its model weights are not floating point")
-
-
-def _shapes(description: Any) -> dict[str, tuple[int, ...]] | None:
-    """{name: shape} from [[name, [dims...]], ...]; None when it is not shaped like that."""
-    try:
-        return {str(name): tuple(int(d) for d in dims) for name, dims in description}
-    except (TypeError, ValueError):
-        return None
-
-
-def _check_dry_run(state: dict[str, Any], config: TrainConfig) -> None:
-    """Load everything into scratch objects exactly as Trainer.load_state_dict will."""
-    what = "model weights"
-    try:
-        model = LeNet()
-        model.load_state_dict(state["model"])
-        what = "optimizer state"
-        params = list(model.parameters())
-        optimizer = (torch.optim.Adam(params, lr=config.lr) if config.optimizer.value == "adam"
-                     else torch.optim.SGD(params, lr=config.lr, momentum=config.momentum))
-        optimizer.load_state_dict(state["optimizer"])
-        allowed = {"adam": {"step", "exp_avg", "exp_avg_sq"}, "sgd": {"momentum_buffer"}}[config.optimizer.value]
-        for index, buffers in optimizer.state_dict()["state"].items():
-            for key, value in buffers.items():
-                shaped = key == "step" or (isinstance(value, torch.Tensor) and value.shape == params[index].shape)
-                if key not in allowed or not shaped:
-                    raise ValueError(f"unexpected {key!r} for parameter {index} of a {config.optimizer.value} optimizer")
-        what = "random number generator state"
-        torch.Generator().set_state(state["generator"])
-        if not (isinstance(state["torch_rng"], torch.Tensor) and state["torch_rng"].dtype == torch.uint8):
-            raise ValueError("not a byte tensor")
-        what = "metric history"
-        MetricHistory().load_state_dict(state["history"])
-        what = "last conv1 update"
-        update = state.get("conv1_update")
-        if update is not None and (not isinstance(update, torch.Tensor) or update.shape != params[0].shape):
-            raise ValueError("wrong shape")
-    except CheckpointError:
-        raise
-    except Exception as e:  # noqa: BLE001 - whatever the scratch load objects to
-        raise CheckpointError(f"its {what} is damaged ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 __all__ = [

@@ -7,8 +7,11 @@ averaged into one point and the stride doubles, so 10^6 iterations still fit in
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,22 +19,34 @@ from .types import StepStats
 
 #: Exponential smoothing of the loss curve (a ~50-iteration window).
 SMOOTHING = 0.98
+#: Largest capacity and column count a loaded history may declare (LeNet's: 16384 x 31, 4 MB).
+MAX_CAPACITY, MAX_COLUMNS = 1 << 16, 256
+EVAL_CAPACITY = 4096
+STATE_KEYS = frozenset({"capacity", "columns", "data", "stride", "pending", "pending_count", "ema", "evals"})
+#: Columns that are finite in every honest history (loss, gradients and ratios turn NaN when training diverges).
+_FINITE = ("iteration", "accuracy", "samples_seen", "lr", "weight/")
+
+
+def columns_for(params: Iterable[str], layers: Iterable[str]) -> list[str]:
+    """Column names of a history of a model with these parameter and layer names."""
+    params = list(params)
+    return (
+        ["iteration", "loss", "loss_smooth", "accuracy", "samples_seen", "lr"]
+        + [f"grad/{k}" for k in params]
+        + [f"weight/{k}" for k in params]
+        + [f"ratio/{k}" for k in layers]
+    )
 
 
 def stats_columns(stats: StepStats) -> list[str]:
     """Column names of a history fed with stats shaped like `stats`."""
-    return (
-        ["iteration", "loss", "loss_smooth", "accuracy", "samples_seen", "lr"]
-        + [f"grad/{k}" for k in stats.grad_norms]
-        + [f"weight/{k}" for k in stats.weight_norms]
-        + [f"ratio/{k}" for k in stats.update_ratios]
-    )
+    return columns_for(stats.grad_norms, stats.update_ratios)
 
 
 class MetricHistory:
     """Per-iteration scalars as columns; `column(name)` returns a read-only view."""
 
-    def __init__(self, capacity: int = 16384, eval_capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = 16384, eval_capacity: int = EVAL_CAPACITY) -> None:
         if capacity < 2 or capacity % 2:
             raise ValueError("capacity must be an even number >= 2")
         self.capacity = capacity
@@ -144,26 +159,108 @@ class MetricHistory:
             "evals": [list(e) for e in self.evals],
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, *, columns: Sequence[str] | None = None) -> None:
+        """Adopt a state from `state_dict`, all of it checked first (it may come from someone else's file).
+
+        `columns`, when given, are the exact columns the state must have (or none, before the
+        first iteration).  ValueError says what is wrong; on error this history is unchanged.
+        """
+        checked = check_state(state, columns)
         version = self.version
-        self.__init__(int(state["capacity"]))  # type: ignore[misc]
+        self.__init__(checked["capacity"])  # type: ignore[misc]
         self.version = version
-        cols = list(state["columns"])
+        cols = checked["columns"]
         if cols:
             self.columns = cols
             self._index = {c: i for i, c in enumerate(cols)}
             self._data = np.full((self.capacity, len(cols)), np.nan)
-            rows = np.asarray(state["data"], dtype=np.float64).reshape(-1, len(cols))
+            rows = checked["data"]
             self._data[: len(rows)] = rows
             self._n = len(rows)
-            self._pending = np.asarray(state["pending"], dtype=np.float64)
-        self.stride = int(state["stride"])
-        self._pending_count = int(state["pending_count"])
-        self._ema = state["ema"]
-        self.evals.extend((int(i), float(a)) for i, a in state["evals"])
+            self._pending = checked["pending"]
+        self.stride = checked["stride"]
+        self._pending_count = checked["pending_count"]
+        self._ema = checked["ema"]
+        self.evals.extend(checked["evals"])
         self.version += 1
 
     def copy(self) -> "MetricHistory":
-        other = MetricHistory(self.capacity)
-        other.load_state_dict(self.state_dict())
+        """An independent copy (our own data: no need to validate it again)."""
+        other = copy.copy(self)
+        other._data, other._pending = self._data.copy(), self._pending.copy()
+        other.columns, other.evals = list(self.columns), deque(self.evals, maxlen=self.evals.maxlen)
+        if self.columns:
+            other._index = dict(self._index)
         return other
+
+
+def check_state(state: Any, columns: Sequence[str] | None = None) -> dict[str, Any]:
+    """A history state, validated and converted (arrays, ints, floats); ValueError naming what is wrong.
+
+    Bounds come first, so a hostile state costs no more memory than an honest full history.
+    """
+    if not isinstance(state, dict) or set(state) != STATE_KEYS:
+        keys = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"expected the keys {sorted(STATE_KEYS)}, found {keys}")
+    capacity = _whole(state["capacity"], "capacity", 2, MAX_CAPACITY)
+    if capacity % 2:
+        raise ValueError(f"capacity must be even, not {capacity}")
+    cols = state["columns"]
+    if not (isinstance(cols, list) and len(cols) <= MAX_COLUMNS and all(isinstance(c, str) for c in cols)
+            and len(set(cols)) == len(cols)):
+        raise ValueError(f"its columns must be at most {MAX_COLUMNS} distinct names")
+    if cols and columns is not None and cols != list(columns):
+        raise ValueError(f"its columns {_clip(cols)} are not the expected {_clip(list(columns))}")
+    stride = _whole(state["stride"], "stride", 1, 1 << 40)
+    if stride & (stride - 1):
+        raise ValueError(f"stride must be a power of two, not {stride}")
+    pending_count = _whole(state["pending_count"], "pending_count", 0, stride - 1)
+    data, pending = state["data"], state["pending"]
+    if not isinstance(data, list) or len(data) > capacity or (data and not cols):
+        raise ValueError(f"its data must be a list of at most {capacity} rows of its {len(cols)} columns")
+    rows = _numbers(data, "data", (len(data), len(cols)))
+    pending_arr = _numbers(pending, "pending", (len(cols),))
+    finite = [i for i, c in enumerate(cols) if c.startswith(_FINITE)]
+    if not np.isfinite(rows[:, finite]).all():
+        raise ValueError("its iteration, accuracy, samples_seen, lr and weight columns must be finite")
+    if len(rows) and (rows[0, 0] < 0 or (np.diff(rows[:, 0]) <= 0).any()):
+        raise ValueError("its iterations must be >= 0 and increasing")
+    ema = state["ema"]
+    if ema is not None and (isinstance(ema, bool) or not isinstance(ema, (int, float)) or not math.isfinite(ema)):
+        raise ValueError(f"its smoothed loss must be a finite number or None, not {ema!r}")
+    evals = state["evals"]
+    if not isinstance(evals, list) or len(evals) > EVAL_CAPACITY:
+        raise ValueError(f"its evaluations must be a list of at most {EVAL_CAPACITY} pairs")
+    pairs = _numbers(evals, "evals", (len(evals), 2))
+    if not (np.isfinite(pairs).all() and (pairs[:, 0] >= 0).all() and ((0 <= pairs[:, 1]) & (pairs[:, 1] <= 1)).all()):
+        raise ValueError("its evaluations must be (iteration >= 0, accuracy in [0, 1]) pairs")
+    return {
+        "capacity": capacity, "columns": list(cols), "data": rows, "stride": stride, "pending": pending_arr,
+        "pending_count": pending_count, "ema": None if ema is None else float(ema),
+        "evals": [(int(i), float(a)) for i, a in pairs],
+    }
+
+
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def _numbers(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """`value` (a list, or a list of lists) as float64 of exactly `shape`; no text, booleans or ragged rows."""
+    try:
+        array = np.array(value) if isinstance(value, list) else None
+    except (ValueError, TypeError):  # ragged
+        array = None
+    if array is None or (array.size and array.dtype.kind not in "fiu"):
+        raise ValueError(f"its {name} must be a list of numbers shaped {shape}")
+    if array.size == 0 == math.prod(shape):
+        return np.empty(shape)
+    if array.shape != shape:
+        raise ValueError(f"its {name} must be numbers shaped {shape}, not {array.shape}")
+    return array.astype(np.float64)
+
+
+def _clip(names: list[str]) -> str:
+    return str(names) if len(names) <= 8 else f"[{', '.join(names[:6])}, ... {len(names)} in all]"

@@ -35,6 +35,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def make_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer `config` asks for: its hyperparameters come from the (validated) config only."""
+    if config.optimizer is OptimizerKind.ADAM:
+        return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+
+
 class Trainer:
     """Owns the model, the optimizer and the data order; runs phases on request."""
 
@@ -99,10 +106,7 @@ class Trainer:
         self.verdicts = None  # answers of weights that no longer exist
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        c = self.config
-        if c.optimizer is OptimizerKind.ADAM:
-            return torch.optim.Adam(self._params, lr=c.lr)
-        return torch.optim.SGD(self._params, lr=c.lr, momentum=c.momentum)
+        return make_optimizer(self.config, self._params)
 
     def apply_config(self, config: TrainConfig) -> bool:
         """Adopt new settings.  Returns True if that re-initialized training (seed, data or device changed).
@@ -403,7 +407,8 @@ class Trainer:
         self._load_tensors()
         self.reset()
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        # buffers from the state, hyperparameters from the config: a file never sets lr or maximize
+        self.optimizer.load_state_dict({**state["optimizer"], "param_groups": self.optimizer.state_dict()["param_groups"]})
         self.iteration = int(state["iteration"])
         self.samples_seen = int(state["samples_seen"])
         self._epoch, self._cursor = int(state["epoch"]), int(state["cursor"])
@@ -417,4 +422,4 @@ class Trainer:
         self.history.load_state_dict(state["history"])
 
 
-__all__ = ["Trainer", "resolve_device"]
+__all__ = ["Trainer", "make_optimizer", "resolve_device"]
