@@ -48,7 +48,6 @@ STATUS_HZ = 4
 #: Train in a child process, so painting never takes the GIL from training (see worker.py).
 #: The app tests switch it off for most windows: a thread starts faster and shows `worker.trainer`.
 TRAIN_IN_PROCESS = True
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SETTINGS = ("lenet-viz", "lenet-viz")
 
 
@@ -331,9 +330,21 @@ def style_application(app: QApplication) -> None:
 
     apply_theme(app)  # one dark surface for widgets and plots; tests keep Qt's defaults
     pg.setConfigOptions(antialias=True, background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)  # before any plot
-    style = RESOURCES / "style.qss"
-    if style.is_file():
+    style = resource("style.qss")
+    if style is not None:
         app.setStyleSheet(style.read_text())
-    icon = RESOURCES / "lenet-viz.svg"
-    if icon.is_file():
+    icon = resource("lenet-viz.svg")
+    if icon is not None:
         app.setWindowIcon(QIcon(str(icon)))
+
+
+def resource(name: str) -> Path | None:
+    """A file of the app's resources: inside the installed package (lenet_viz.resources), or, running
+    from a source tree that was never installed, the repository's resources/ folder."""
+    try:
+        from importlib.resources import files
+
+        found = Path(str(files("lenet_viz.resources") / name))
+    except ModuleNotFoundError:
+        found = Path(__file__).resolve().parents[2] / "resources" / name
+    return found if found.is_file() else None

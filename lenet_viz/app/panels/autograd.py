@@ -9,8 +9,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from ...training.types import AutogradNode, Snapshot
-from .gradients import LAYER_COLORS
-from .parameters import swatch
+from .common import LAYER_COLORS, swatch
 
 CAPTION = "loss.grad_fn.next_functions, walked to every parameter"
 HINT = "No loss yet — run the LOSS phase to build the graph"

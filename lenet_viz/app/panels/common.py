@@ -1,12 +1,22 @@
-"""What several panels share: the right / wrong / label colours and the words for a probe without a label.
+"""What several panels share: layer colours, the right / wrong / label colours, the words for a probe
+without a label, a colour swatch.
 
-Panels never import each other; what two of them must show alike lives here, Qt-free and small.
+Panels never import each other (an import-linter contract); what two of them must show alike lives here.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtGui import QColor, QIcon, QPixmap
 
+#: One colour per layer, the same in every panel (plots, tables, titles, the autograd graph).
+LAYER_COLORS: dict[str, str] = {
+    "conv1": "#4fc3f7",  # light blue
+    "conv2": "#ffb74d",  # orange
+    "fc1": "#81c784",  # green
+    "fc2": "#f06292",  # pink
+    "fc3": "#b39ddb",  # lavender
+}
 RIGHT_COLOR = "#3cb44b"  # the prediction matches the label
 WRONG_COLOR = "#e6194b"  # it does not
 LABEL_COLOR = "#4c9be8"  # the true label
@@ -36,3 +46,10 @@ def to_grey_levels(image: np.ndarray) -> tuple[float, float]:
         return 0.0, 1.0
     lo, hi = float(finite.min()), float(finite.max())
     return (lo, hi) if hi > lo else (lo - 1.0, hi + 1.0)
+
+
+def swatch(color: str) -> QIcon:
+    """A small square of `color`, for table rows and tree items."""
+    pixmap = QPixmap(10, 10)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...training.types import Snapshot
 from .common import LABEL_COLOR, NO_LABEL, RIGHT_COLOR, WRONG_COLOR, verdict_color
-from .gradients import LAYER_COLORS
-from .mosaic import FrameGate, Grid, clamp_infinities, robust_levels, square_grid
+from .common import LAYER_COLORS
+from .mosaic import FrameGate, Grid, robust_levels, square_grid
+from .mosaic_view import HIGHLIGHT_COLOR, TITLE_HEIGHT, TITLE_POINT_SIZES, MosaicView  # noqa: F401 - shared with the filter inspector
 
 ACTIVATION_CMAP = "viridis"
-SEPARATOR_COLOR = "#505050"  # drawn under the mosaic; the NaN separators let it through
-HIGHLIGHT_COLOR = "#ff9f1c"
 SHAPE_COLOR = "#9aa0a8"  # the "6×28×28" part of a title: there, but quieter than the layer's name
 BAR_COLOR = "#8a8f98"
 
@@ -49,58 +48,10 @@ BAR_PLOTS = (
 #: Height shares of the three rows when the panel is short.  When it is tall, a mosaic row
 #: stops growing once its maps fill the width (see `_fit_rows`) and the bars take the rest.
 ROW_STRETCH = (36, 30, 24)
-TITLE_HEIGHT = 24
-TITLE_POINT_SIZES = (11, 10, 9, 8)  # largest first; a title's width is its cell's minimum, so narrow panels step down
 PROBABILITIES_MIN_WIDTH = 185  # P(digit): ten bold digits and the colour legend under them
 BAR_AXIS_WIDTH = 40  # fixed: tick labels that change width ("5" → "0.25") would shift the bars every frame
 NOTE_SIZE = "9pt"  # the small print under the bars
-VIEW_PADDING = 0.02
 SPACING = 6
-
-
-class MosaicView:
-    """A titled ViewBox holding one mosaic ImageItem: aspect locked, row 0 at the top, fixed range, no mouse.
-
-    Also used by the filter inspector.  `frame` is a rectangle (created once) that marks one cell.
-    """
-
-    def __init__(self, layout: pg.GraphicsLayout, title: str, grid: Grid, colormap: str | pg.ColorMap | None) -> None:
-        self.grid = grid
-        layout.setContentsMargins(0, 0, 0, 0)  # Qt's default margins, nested, ate a fifth of the height
-        layout.setSpacing(0)
-        self.title = layout.addLabel(title, row=0, col=0, size=f"{TITLE_POINT_SIZES[0]}pt")
-        self.title.setMaximumHeight(TITLE_HEIGHT)
-        self.title.item.document().setDocumentMargin(1)  # Qt's 4-px text margin, on every side, widened each cell
-        self.view = layout.addViewBox(row=1, col=0, lockAspect=True, enableMouse=False, enableMenu=False, invertY=True)
-        h, w = grid.shape
-        under = QGraphicsRectItem(QRectF(0, 0, w, h))
-        under.setPen(pg.mkPen(None))
-        under.setBrush(pg.mkBrush(SEPARATOR_COLOR))
-        under.setZValue(-1)
-        self.view.addItem(under)
-        self.item = pg.ImageItem(axisOrder="row-major")
-        if colormap is not None:
-            self.item.setColorMap(pg.colormap.get(colormap) if isinstance(colormap, str) else colormap)
-        self.view.addItem(self.item)
-        self.frame = QGraphicsRectItem()
-        self.frame.setPen(pg.mkPen(HIGHLIGHT_COLOR, width=3, cosmetic=True))
-        self.frame.setZValue(10)
-        self.frame.hide()
-        self.view.addItem(self.frame)
-        self.view.setRange(xRange=(0, w), yRange=(0, h), padding=VIEW_PADDING)
-        self.view.disableAutoRange()
-
-    def show(self, maps: np.ndarray, levels: tuple[float, float]) -> None:
-        self.item.setImage(clamp_infinities(self.grid.tile(maps), levels), levels=levels, autoLevels=False)
-
-    def mark(self, k: int | None) -> None:
-        """Frame cell k, or hide the frame for None / an index outside the grid."""
-        if k is None or not 0 <= k < self.grid.n:
-            self.frame.hide()
-            return
-        x, y, w, h = self.grid.rect(k)
-        self.frame.setRect(QRectF(x, y, w, h))
-        self.frame.show()
 
 
 def swatch(color: str, text: str) -> str:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...training.types import Snapshot
-from .feature_maps import MosaicView
+from .mosaic_view import MosaicView
 from .mosaic import FrameGate, Grid, symmetric_levels
 
 DIVERGING_CMAP = "CET-D1"  # blue - white - red, perceptually even, white at the centre

@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
+from .common import LAYER_COLORS  # noqa: F401 - the one table of layer colours
 from ...training.types import LAYERS  # not ...model: the GUI process never imports torch
 from ...training.history import MetricHistory
 from .history_curve import HistoryCurve, history_curve
@@ -22,13 +23,6 @@ from .history_plot import (
 )
 
 #: One colour per layer, bright enough for pyqtgraph's black background; shared by all panels.
-LAYER_COLORS: dict[str, str] = {
-    "conv1": "#4fc3f7",  # light blue
-    "conv2": "#ffb74d",  # orange
-    "fc1": "#81c784",  # green
-    "fc2": "#f06292",  # pink
-    "fc3": "#b39ddb",  # lavender
-}
 
 #: The classic rule of thumb: each step should change a layer's weights by about 1/1000.
 HEALTHY_RATIO = 1e-3

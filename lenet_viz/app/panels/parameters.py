@@ -7,11 +7,11 @@ Its grad column reads `None` between zero_grad() and backward(), exactly what th
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ...training.types import ParamRow, Snapshot
-from .gradients import LAYER_COLORS
+from .common import LAYER_COLORS, swatch
 
 COLUMNS = ("name", "shape", "count", "weight norm", "grad norm")
 #: What the header shows: two lines where the words are wider than the numbers under them.
@@ -33,12 +33,6 @@ def shape_text(shape: tuple[int, ...]) -> str:
 def phase_text(snapshot: Snapshot) -> str:
     last = snapshot.last_phase.label if snapshot.last_phase else "start"
     return f"after {last} · next: {snapshot.next_phase.label}"
-
-
-def swatch(color: str) -> QIcon:
-    pixmap = QPixmap(10, 10)
-    pixmap.fill(QColor(color))
-    return QIcon(pixmap)
 
 
 class ParameterTable(QWidget):
