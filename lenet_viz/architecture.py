@@ -6,6 +6,8 @@ the engine with them; the GUI lays out its plots and mosaics with them without i
 
 from __future__ import annotations
 
+import math
+
 #: LeNet's layers with parameters, in forward order: the keys of per-layer stats and plots.
 LAYERS: tuple[str, ...] = ("conv1", "conv2", "fc1", "fc2", "fc3")
 
@@ -25,3 +27,13 @@ ACTIVATION_SHAPES: dict[str, tuple[int, ...]] = {
 def layer_of(parameter: str) -> str:
     """The layer a parameter belongs to: "conv1.weight" -> "conv1"."""
     return parameter.split(".")[0]
+
+
+def combine_by_layer(norms: dict) -> dict:  # noqa: ANN001 - values are floats or numpy arrays alike
+    """Per-parameter L2 norms combined into per-layer ones, sqrt(‖weight‖² + ‖bias‖²): the one place
+    layer figures are made from parameter figures (the engine's update ratios, the gradient plot)."""
+    out: dict = {}
+    for name, value in norms.items():
+        layer = layer_of(name)
+        out[layer] = out.get(layer, 0.0) + value * value
+    return {layer: math.sqrt(total) if isinstance(total, float) else total ** 0.5 for layer, total in out.items()}

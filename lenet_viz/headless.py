@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from .training.config import ConfigError, TrainConfig
-from .training.types import StepStats
+from .training.types import StepStats, metric_columns
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -228,9 +228,7 @@ def _train(trainer: Any, steps: int, metrics: MetricsFile | None, stop: StopRequ
 def csv_header(stats: StepStats) -> list[str]:
     return (
         ["iteration", "epoch", "loss", "accuracy", "eval_accuracy", "lr", "samples_seen"]
-        + [f"grad_norm/{k}" for k in stats.grad_norms]
-        + [f"weight_norm/{k}" for k in stats.weight_norms]
-        + [f"update_ratio/{k}" for k in stats.update_ratios]
+        + metric_columns(stats.grad_norms, stats.weight_norms, stats.update_ratios)
     )
 
 

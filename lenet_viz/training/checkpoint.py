@@ -166,7 +166,7 @@ def apply_checkpoint(trainer: Trainer, state: dict[str, Any], source: str | os.P
     still fail, the trainer's previous state is put back.  `source` names the file in errors.
     """
     config = checkpoint_config(state, trainer.config)
-    if (config.dataset, config.data_dir, config.seed) == (trainer.config.dataset, trainer.config.data_dir, trainer.config.seed):
+    if not trainer.config.needs_new_data(config):
         dataset = trainer.dataset
     else:
         try:

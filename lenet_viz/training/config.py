@@ -103,6 +103,13 @@ class TrainConfig:
                     "momentum", "the manual update is plain SGD (p -= lr * grad); set momentum to 0"
                 )
 
+    def needs_new_data(self, other: "TrainConfig") -> bool:
+        """True when training with `other` instead of this needs its data loaded again: another source or
+        folder, or the random source with another seed (its images follow the seed)."""
+        if (self.dataset, self.data_dir) != (other.dataset, other.data_dir):
+            return True
+        return other.dataset == "random" and other.seed != self.seed
+
     def replace(self, **changes: Any) -> "TrainConfig":
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .types import StepStats
+from .types import StepStats, metric_columns
 
 #: Exponential smoothing of the loss curve (a ~50-iteration window).
 SMOOTHING = 0.98
@@ -24,7 +24,9 @@ MAX_CAPACITY, MAX_COLUMNS = 1 << 16, 256
 EVAL_CAPACITY = 4096
 STATE_KEYS = frozenset({"capacity", "columns", "data", "stride", "pending", "pending_count", "ema", "evals"})
 #: Columns that are finite in every honest history (loss, gradients and ratios turn NaN when training diverges).
-_FINITE = ("iteration", "accuracy", "samples_seen", "lr", "weight/")
+_FINITE = ("iteration", "accuracy", "samples_seen", "lr", "weight_norm/")
+#: Column prefixes of histories saved before the names were shared with the CSV (read, then renamed).
+_LEGACY = {"grad/": "grad_norm/", "weight/": "weight_norm/", "ratio/": "update_ratio/"}
 
 
 def columns_for(params: Iterable[str], layers: Iterable[str]) -> list[str]:
@@ -32,9 +34,7 @@ def columns_for(params: Iterable[str], layers: Iterable[str]) -> list[str]:
     params = list(params)
     return (
         ["iteration", "loss", "loss_smooth", "accuracy", "samples_seen", "lr"]
-        + [f"grad/{k}" for k in params]
-        + [f"weight/{k}" for k in params]
-        + [f"ratio/{k}" for k in layers]
+        + metric_columns(params, params, layers)
     )
 
 
@@ -165,6 +165,8 @@ class MetricHistory:
         `columns`, when given, are the exact columns the state must have (or none, before the
         first iteration).  ValueError says what is wrong; on error this history is unchanged.
         """
+        if isinstance(state, dict) and isinstance(state.get("columns"), list):
+            state = {**state, "columns": [_renamed(c) for c in state["columns"]]}
         checked = check_state(state, columns)
         version = self.version
         self.__init__(checked["capacity"])  # type: ignore[misc]
@@ -192,6 +194,13 @@ class MetricHistory:
         if self.columns:
             other._index = dict(self._index)
         return other
+
+
+def _renamed(column: Any) -> Any:
+    for old, new in _LEGACY.items():
+        if isinstance(column, str) and column.startswith(old):
+            return new + column[len(old):]
+    return column
 
 
 def check_state(state: Any, columns: Sequence[str] | None = None) -> dict[str, Any]:

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
-from ..architecture import LAYERS
+from ..architecture import LAYERS, combine_by_layer
 from ..model import LeNet
+from . import foreach
 from .config import ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
 from .confusion import GALLERY_LIMIT, Gallery, Verdicts
 from .history import MetricHistory
@@ -82,7 +83,6 @@ class Trainer:
         self._weights = [p.detach() for p in self._params]
         self._before = [torch.empty_like(w) for w in self._weights]  # reused by every UPDATE
         self._runners = {phase: getattr(self, f"_run_{phase.value}") for phase in Phase}
-        self._layer_slices = [[i for i, n in enumerate(self._names) if n.split(".")[0] == layer] for layer in LAYERS]
         self.optimizer = self._make_optimizer()
         self._gen = torch.Generator().manual_seed(self.config.seed)
         self._epoch, self._cursor = 0, 0
@@ -115,8 +115,7 @@ class Trainer:
         the next iteration boundary, so an iteration never mixes two configurations.
         """
         config.validate()
-        new_data = any(getattr(config, f) != getattr(self.config, f) for f in ("dataset", "data_dir"))
-        if new_data or (config.dataset == "random" and config.seed != self.config.seed):  # random data follows the seed
+        if self.config.needs_new_data(config):
             self.dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
         structural = {f for f in ("seed", "dataset", "data_dir", "device", "threads") if getattr(config, f) != getattr(self.config, f)}
         if structural:
@@ -198,27 +197,25 @@ class Trainer:
         if any(g is None for g in grads):
             first = [math.nan] * n + [self._accuracy.item()]
         else:  # one host read for the gradient norms and the batch accuracy
-            first = torch.stack([*torch._foreach_norm(grads), self._accuracy]).tolist()
+            first = torch.stack([*foreach.norms(grads), self._accuracy]).tolist()
         gnorms, accuracy = first[:n], first[n]
         self._diverged_now = self._diverged_now or not all(math.isfinite(g) for g in gnorms)
         if self._diverged_now:  # skip the update: the weights stay finite, the user can go on
             ratios = {layer: math.nan for layer in LAYERS}
-            wnorms = torch.stack(torch._foreach_norm(weights)).tolist()
+            wnorms = torch.stack(foreach.norms(weights)).tolist()
         else:
-            torch._foreach_copy_(before, weights)  # reused buffers: no allocation per iteration
+            foreach.copy_(before, weights)  # reused buffers: no allocation per iteration
             if self.config.update is UpdateMode.MANUAL:
                 for p in self._params:  # the tutorial, verbatim
                     p.data.sub_(p.grad.data * self.config.lr)
             else:
                 self.optimizer.step()
-            torch._foreach_sub_(before, weights)  # `before` now holds minus this update
+            foreach.sub_(before, weights)  # `before` now holds minus this update
             self._has_update = True
-            norms = torch.stack([*torch._foreach_norm(before), *torch._foreach_norm(weights)]).tolist()
+            norms = torch.stack([*foreach.norms(before), *foreach.norms(weights)]).tolist()
             dn, wnorms = norms[:n], norms[n:]
-            ratios = {}
-            for layer, idx in zip(LAYERS, self._layer_slices):
-                den = math.sqrt(sum(wnorms[i] ** 2 for i in idx))
-                ratios[layer] = math.sqrt(sum(dn[i] ** 2 for i in idx)) / den if den > 0 else math.nan
+            updates, weights = combine_by_layer(dict(zip(self._names, dn))), combine_by_layer(dict(zip(self._names, wnorms)))
+            ratios = {layer: updates[layer] / weights[layer] if weights[layer] > 0 else math.nan for layer in LAYERS}
         self.iteration += 1
         self._undo_fetch = None
         eval_acc = None
@@ -398,8 +395,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Restore a state_dict.  The caller validates first; this assumes a matching architecture."""
         config = TrainConfig.from_dict(state["config"])
-        same_data = (config.dataset, config.data_dir) == (self.config.dataset, self.config.data_dir)
-        if not same_data or (config.dataset == "random" and config.seed != self.config.seed):
+        if self.config.needs_new_data(config):
             self.dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
         self.device = resolve_device(config.device)
         self.config = config

@@ -34,6 +34,16 @@ class Phase(Enum):
         return order[(order.index(self) + 1) % len(order)]
 
 
+def metric_columns(grad_norms, weight_norms, update_ratios) -> list[str]:  # noqa: ANN001 - names (dicts or lists)
+    """The per-parameter and per-layer column names: the same in the metrics CSV, the metric history and
+    recordings ("grad_norm/conv1.weight", "weight_norm/conv1.weight", "update_ratio/conv1")."""
+    return (
+        [f"grad_norm/{k}" for k in grad_norms]
+        + [f"weight_norm/{k}" for k in weight_norms]
+        + [f"update_ratio/{k}" for k in update_ratios]
+    )
+
+
 @dataclass(frozen=True)
 class StepStats:
     """Scalars of one completed iteration: cheap, produced every iteration, never dropped."""

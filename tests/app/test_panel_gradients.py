@@ -46,7 +46,7 @@ def test_gradient_curves_combine_weight_and_bias(panel, history):
     panel.show(history)
     x = history.column("iteration")
     for layer in LAYERS:
-        w, b = history.column(f"grad/{layer}.weight"), history.column(f"grad/{layer}.bias")
+        w, b = history.column(f"grad_norm/{layer}.weight"), history.column(f"grad_norm/{layer}.bias")
         gx, gy = original(panel.grad_curves[layer])
         np.testing.assert_array_equal(gx, x)
         np.testing.assert_allclose(gy, np.sqrt(w**2 + b**2), rtol=1e-12)
@@ -58,7 +58,7 @@ def test_ratio_curves_are_the_ratio_columns(panel, history):
     for layer in LAYERS:
         rx, ry = original(panel.ratio_curves[layer])
         np.testing.assert_array_equal(rx, history.column("iteration"))
-        np.testing.assert_array_equal(ry, history.column(f"ratio/{layer}"))
+        np.testing.assert_array_equal(ry, history.column(f"update_ratio/{layer}"))
 
 
 def synthetic(grads: list[float], ratios: list[float]) -> MetricHistory:

@@ -24,8 +24,8 @@ def test_columns_follow_the_stats():
         h.append(stats(i))
     assert len(h) == 3
     np.testing.assert_array_equal(h.column("iteration"), [1, 2, 3])
-    np.testing.assert_array_equal(h.column("grad/conv1.weight"), [2, 4, 6])
-    assert h.has("ratio/conv1") and not h.has("ratio/fc9")
+    np.testing.assert_array_equal(h.column("grad_norm/conv1.weight"), [2, 4, 6])
+    assert h.has("update_ratio/conv1") and not h.has("update_ratio/fc9")
     assert not h.column("loss").flags.writeable
 
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from .common import LAYER_COLORS  # noqa: F401 - the one table of layer colours
+from ...architecture import combine_by_layer
 from ...training.types import LAYERS  # not ...model: the GUI process never imports torch
 from ...training.history import MetricHistory
 from .history_curve import HistoryCurve, history_curve
@@ -94,7 +95,6 @@ class GradientPanel(HistoryPlotPanel):
         if self.healthy_anchor.xData is None or (self.healthy_anchor.xData != x[[0, -1]]).any():
             self.healthy_anchor.setData(x[[0, -1]], [HEALTHY_RATIO, HEALTHY_RATIO])
         for layer in LAYERS:
-            w, b = column_copy(history, f"grad/{layer}.weight"), column_copy(history, f"grad/{layer}.bias")
-            # Not np.hypot: its overflow care costs ~5x here, and these norms are nowhere near overflowing.
-            self.grad_curves[layer].setData(*finite_xy(x, np.sqrt(w * w + b * b), positive=True))
-            self.ratio_curves[layer].setData(*finite_xy(x, column_copy(history, f"ratio/{layer}"), positive=True))
+            params = {f"{layer}.{p}": column_copy(history, f"grad_norm/{layer}.{p}") for p in ("weight", "bias")}
+            self.grad_curves[layer].setData(*finite_xy(x, combine_by_layer(params)[layer], positive=True))
+            self.ratio_curves[layer].setData(*finite_xy(x, column_copy(history, f"update_ratio/{layer}"), positive=True))

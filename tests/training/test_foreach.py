@@ -1,0 +1,43 @@
+"""The public fallback of torch's private `_foreach_*` kernels gives the same numbers."""
+
+from __future__ import annotations
+
+import torch
+
+from lenet_viz.model import LeNet
+from lenet_viz.training import foreach
+from lenet_viz.training.probes import activations
+
+
+def tensors() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(6, 1, 5, 5, generator=g), torch.randn(6, generator=g), torch.randn(120, 400, generator=g)]
+
+
+def test_fallback_matches_the_fused_kernels(monkeypatch):
+    fused = [float(n) for n in foreach.norms(tensors())]
+    dst, src = tensors(), [t * 2 for t in tensors()]
+    foreach.copy_(dst, src)
+    foreach.sub_(dst, tensors())
+    for name in ("_NORM", "_COPY", "_SUB"):
+        monkeypatch.setattr(foreach, name, None)  # as on a torch without them
+    public = [float(n) for n in foreach.norms(tensors())]
+    dst2, src2 = tensors(), [t * 2 for t in tensors()]
+    foreach.copy_(dst2, src2)
+    foreach.sub_(dst2, tensors())
+    assert public == fused or max(abs(a - b) / b for a, b in zip(public, fused)) < 1e-6
+    for a, b in zip(dst, dst2):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, tensors()[[t.shape for t in tensors()].index(a.shape)])
+
+
+def test_the_feature_maps_are_the_networks_own_forward_pass():
+    """probes.activations re-runs LeNet.forward step by step to keep every layer: it must be the same function."""
+    torch.manual_seed(0)
+    model = LeNet()
+    image = torch.randn(1, 32, 32)
+    acts = activations(model, image)
+    with torch.no_grad():
+        out = model(image.reshape(1, 1, 32, 32))[0]
+    torch.testing.assert_close(torch.from_numpy(acts["output"]), out, rtol=0, atol=0)
+    torch.testing.assert_close(torch.from_numpy(acts["probabilities"]), torch.softmax(out, 0), rtol=0, atol=0)
