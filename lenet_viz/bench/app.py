@@ -222,7 +222,7 @@ class AppRun:
         w.worker.pause()
         n, secs = i1 - i0, t1 - t0
         rate = n / secs
-        config = w.last_update.config  # type: ignore[union-attr]
+        config = w.session.config  # type: ignore[union-attr]
         return {
             "iters_per_s": rate,
             "samples_per_s": rate * config.batch_size,
