@@ -149,6 +149,8 @@ def decode(
 def _array(node: dict, fetch: Callable[[str], Blob], as_tensor: Callable[[np.ndarray], Any] | None) -> Any:
     dtype, shape = np.dtype(node["dtype"]), tuple(int(d) for d in node["shape"])
     data = unpack(fetch(node[ARRAY]))
+    if hashlib.blake2b(data, digest_size=16).hexdigest() != node[ARRAY]:  # the name is a checksum too
+        raise CodecError(f"an array of shape {shape} is damaged (its bytes do not match their checksum)")
     if len(data) != dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
         raise CodecError(f"an array of shape {shape} has {len(data)} bytes (damaged)")
     a = np.frombuffer(data, dtype=dtype).reshape(shape)  # writable: it sits on a bytearray
