@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--checkpoint", metavar="PATH", help="resume the run saved in PATH (app or headless); its settings "
                    "replace the training options above, except --device, --threads and --data-dir (this machine's)")
     c.add_argument("--save-checkpoint", metavar="PATH", help="headless: save the run to PATH when training ends")
+    c.add_argument("--record", metavar="PATH", help="record the run into PATH (a lenet-viz recording: scrub, rewind, "
+                   "follow it live from another process); an earlier recording there is replaced, any other file refused")
     p.add_argument("--download-mnist", action="store_true", help="fetch the MNIST files into the data directory and exit")
     return p
 
@@ -108,6 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"lenet-viz: error: {e}", file=sys.stderr)
             return EXIT_USAGE
         config = checkpoint_config(checkpoint, config)
+    if args.record:  # before any data loads: a file that is not a recording is never touched
+        from .training.recording_store import RecordingError, check_writable
+
+        try:
+            check_writable(Path(args.record).expanduser())
+        except RecordingError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     if args.headless:
         return run_headless(config, args, parser, checkpoint)
     from .app.main_window import run_app  # Qt only when a window is wanted
@@ -164,12 +174,27 @@ def run_headless(
             metrics = open(args.metrics, "w", newline="")
         except OSError as e:
             parser.error(f"cannot write --metrics file {args.metrics}: {e.strerror}")
+    recorder = None
+    if args.record:
+        from .training.recorder import Recorder, RecordingError
+
+        try:
+            recorder = Recorder(args.record, trainer)  # the path was checked in main(); this is for what changed since
+        except RecordingError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         code = _train(trainer, steps, metrics, say)
     finally:
         if metrics:
             metrics.close()
             say(f"metrics: {Path(args.metrics).resolve()}")
+        if recorder:
+            recorder.close()
+            if recorder.stopped:  # training went on without it: say so, whatever --quiet says
+                print(f"lenet-viz: {recorder.stopped}", file=sys.stderr)
+            else:
+                say(f"recording: {recorder.path.resolve()}")
     if args.save_checkpoint:  # also after divergence: the skipped update left the weights finite
         try:
             say(f"checkpoint: {save_checkpoint(trainer, args.save_checkpoint).resolve()} (iteration {trainer.iteration})")
