@@ -255,15 +255,18 @@ class Recording:
         """
         return self._replayer().trainer_at(k, branch, dataset)
 
-    def observe(self, k: int, branch: int | None = None, probe_index: int = 0, exact: bool = True) -> Snapshot:
+    def observe(self, k: int, branch: int | None = None, probe_index: int = 0, exact: bool = True,
+                dataset: Dataset | None = None) -> Snapshot:
         """What the user saw after iteration k: weights, the probe's feature maps, grads, autograd.
 
         Never touches a live trainer, the global torch RNG or the thread count: it replays on a
-        private scratch trainer, kept for the next call so scrubbing forward is incremental.
-        `exact=False` returns the nearest keyframe at or before k instead (no replay: for the
-        preview while a slider is dragged; its `iteration` says which).
+        private scratch trainer, kept for the next call so scrubbing forward is incremental, and
+        keeps every 4th replayed state in memory so scrubbing back is too.  `exact=False` returns
+        the nearest state already known at or before k instead (a keyframe or a kept state; no
+        replay: for the preview while a slider is dragged; its `iteration` says which).
+        `dataset`: as for trainer_at.
         """
-        return self._replayer().observe(k, branch, probe_index, exact)
+        return self._replayer().observe(k, branch, probe_index, exact, dataset)
 
     def _replayer(self) -> Any:
         if self._replay is None:

@@ -9,10 +9,12 @@ losses bit for bit on CPU; a mismatch is reported as a warning naming the file.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
+from collections import OrderedDict
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ import torch
 from ..data import DataError, Dataset, load_dataset
 from .checkpoint import MACHINE_FIELDS
 from .config import ConfigError, TrainConfig
+from .recorder import capture
 from .recording_store import RecordingError
 from .trainer import Trainer
 from .types import Phase, Snapshot
@@ -46,52 +49,69 @@ def _isolated(threads: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+#: While replaying for a preview, the state every MEMO_EVERY iterations is kept in memory (the
+#: last MEMO_STATES of them, ~0.5 MB each), so scrubbing back and forth replays a few iterations.
+MEMO_EVERY, MEMO_STATES = 4, 64
+
+
 class Replayer:
-    """The torch side of a Recording: datasets loaded once, and a scratch trainer for previews."""
+    """The torch side of a Recording: datasets loaded once, a scratch trainer and a memo for previews."""
 
     def __init__(self, recording: Recording) -> None:
         self.rec = recording
         self._datasets: dict[tuple, Dataset] = {}
         self._scratch: Trainer | None = None
         self._scratch_branch: int | None = None
+        self._memo: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()  # (line, iteration) -> state
 
     # ------------------------------------------------------------------ public
     def trainer_at(self, k: int, branch: int | None, dataset: Dataset | None) -> Trainer:
-        branch = self.rec.main_branch if branch is None else branch
-        self._check_range(k, branch)
-        k = int(k)
-        kf = self.rec.nearest_keyframe(k, branch)
-        trainer = self._restore(kf, dataset)
+        branch, k = self._resolve(k, branch)
+        trainer = self._restore(*self._start(k, branch, strict=False), dataset)
         self._replay(trainer, k, branch)
         trainer.history.clear()  # only the replayed tail would be in it; the recording has them all
         return trainer
 
-    def observe(self, k: int, branch: int | None, probe_index: int, exact: bool) -> Snapshot:
-        branch = self.rec.main_branch if branch is None else branch
-        self._check_range(k, branch)
-        k = int(k)
-        kf = self.rec.nearest_keyframe(k, branch, before=exact)  # before: replaying k itself leaves its grads
+    def observe(self, k: int, branch: int | None, probe_index: int, exact: bool, dataset: Dataset | None) -> Snapshot:
+        branch, k = self._resolve(k, branch)
         with _isolated(self.rec.threads):
+            start, load = self._start(k, branch, strict=exact)  # strict: replaying k itself leaves its grads
+            target = k if exact else start
             t = self._scratch
-            target = k if exact else kf[1]
-            if t is None or self._scratch_branch != branch or not kf[1] <= t.iteration <= target or t.phase is not Phase.ZERO_GRAD:
-                t = self._scratch = self._restore(kf, None)
+            if t is None or self._scratch_branch != branch or not start <= t.iteration <= target or t.phase is not Phase.ZERO_GRAD:
+                t = self._scratch = self._restore(start, load, dataset)
                 self._scratch_branch = branch
-            self._replay(t, target, branch)
+            self._replay(t, target, branch, memo=True)
             t.set_probe(probe_index)
             return t.snapshot()
 
     # ----------------------------------------------------------------- helpers
+    def _resolve(self, k: int, branch: int | None) -> tuple[int, int]:
+        branch = self.rec.main_branch if branch is None else branch
+        self._check_range(k, branch)
+        return branch, int(k)
+
+    def _start(self, k: int, branch: int, strict: bool) -> tuple[int, Callable[[], dict[str, Any]]]:
+        """The latest exact state known at or before k (before k when `strict` and one is): iteration, loader."""
+        kf_branch, kf = self.rec.nearest_keyframe(k, branch, before=strict)
+        memo = [it for line, it in self._memo if line == branch and kf < it <= k and not (strict and it == k)]
+        if memo:
+            state = self._memo[(branch, max(memo))]
+            self._memo.move_to_end((branch, max(memo)))
+            # optimizer.load_state_dict keeps the buffers it is given: hand it copies, keep the memo intact
+            return max(memo), lambda: {**state, "optimizer": copy.deepcopy(state["optimizer"])}
+        return kf, lambda: self.rec.keyframe(kf_branch, kf, as_tensor=torch.from_numpy)
+
     def _check_range(self, k: int, branch: int) -> None:
         last = self.rec.last_iteration(branch)
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k <= last:
             raise RecordingError(f"recording {self.rec.path} has iterations up to {last} on branch {branch}; "
                                  f"cannot go to iteration {k!r}")
 
-    def _restore(self, kf: tuple[int, int], dataset: Dataset | None) -> Trainer:
+    def _restore(self, iteration: int, load: Callable[[], dict[str, Any]], dataset: Dataset | None) -> Trainer:
         path = self.rec.path
         try:
-            state = self.rec.keyframe(*kf, as_tensor=torch.from_numpy)
+            state = load()
             config = self._config(state)
             if dataset is None:
                 dataset = self._dataset(config)
@@ -107,7 +127,7 @@ class Replayer:
         except DataError as e:
             raise RecordingError(f"cannot replay recording {path}: its data is not available here: {e}") from None
         except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise RecordingError(f"cannot replay recording {path}: its keyframe at iteration {kf[1]} is damaged "
+            raise RecordingError(f"cannot replay recording {path}: its keyframe at iteration {iteration} is damaged "
                                  f"({type(e).__name__}: {e})") from None
         return trainer
 
@@ -129,7 +149,7 @@ class Replayer:
             self._datasets[key] = load_dataset(config.dataset, config.data_dir, seed=config.seed)
         return self._datasets[key]
 
-    def _replay(self, trainer: Trainer, k: int, branch: int) -> None:
+    def _replay(self, trainer: Trainer, k: int, branch: int, memo: bool = False) -> None:
         """Step from trainer.iteration to k, applying each recorded settings change where it happened."""
         start = trainer.iteration
         if start >= k:
@@ -143,6 +163,10 @@ class Replayer:
                 if config != trainer.config:
                     trainer.apply_config(config)
             stats = trainer.step()
+            if memo and trainer.iteration % MEMO_EVERY == 0:
+                self._memo[(branch, trainer.iteration)] = capture(trainer)
+                if len(self._memo) > MEMO_STATES:
+                    self._memo.popitem(last=False)
         recorded = self.rec.loss_at(k, branch)
         if stats is not None and stats.loss != recorded and not (math.isnan(stats.loss) and math.isnan(recorded)):
             warnings.warn(ReplayMismatchWarning(

@@ -100,7 +100,7 @@ class Writer:
                           (branch, iteration, when, kind, detail))
 
     def _do_keyframe(self, branch: int, iteration: int, state: dict, capture_s: float) -> None:
-        start = time.perf_counter()
+        start = time.thread_time()
         enc = encode(state, known=self.stored.__contains__)
         self._begin()
         db = self.conn
@@ -110,7 +110,7 @@ class Writer:
         db.executemany("INSERT INTO keyframe_blobs VALUES (?, ?, ?)", [(branch, iteration, h) for h in enc.refs])
         self.stored |= enc.blobs.keys()
         self._thin_if_over_budget()
-        self.rec._kf_cost = capture_s + time.perf_counter() - start
+        self.rec._kf_cost = capture_s + time.thread_time() - start
 
     def _live_bytes(self) -> int:
         (pages,), (free,), (size,) = (self.conn.execute(f"PRAGMA {p}").fetchone()

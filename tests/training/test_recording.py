@@ -134,7 +134,7 @@ def test_observe_shows_iteration_k_without_touching_the_live_run(run60, digits):
     assert snap.conv1_grad is not None and snap.autograd is not None  # iteration 45 itself was replayed
     np.testing.assert_array_equal(snap.conv1_weight, exact_weights)
     assert (later.iteration, later.loss) == (47, losses[46])
-    assert (preview.iteration, preview.conv1_grad) == (32, None)  # the keyframe at or before 47
+    assert (preview.iteration, preview.conv1_grad) == (44, None)  # the nearest known state: replayed (and kept) before
 
 
 def test_codec_round_trips_without_pickle_and_stores_equal_arrays_once():
@@ -198,3 +198,16 @@ def test_recorded_rows_are_plain_sqlite(run60):
     assert db.execute("SELECT count(*), min(iteration), max(iteration) FROM metrics").fetchone() == (60, 1, 60)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # closed: one self-contained file
     db.close()
+
+
+def test_scrubbing_back_reuses_states_replayed_before_and_they_stay_exact(run60, digits):
+    path, losses = run60
+    with Recording.open(path) as rec:
+        rec.observe(47, dataset=digits)  # replays 33..47 from the keyframe at 32, keeping 36, 40, 44 in memory
+        back = rec.observe(42)  # from the memo at 40
+        assert (back.iteration, back.loss) == (42, losses[41])
+        resumed = rec.trainer_at(44, dataset=digits)  # the memo at 44: its buffers must not be the trainer's
+        assert [resumed.step().loss for _ in range(16)] == losses[44:]
+        again = rec.observe(46)
+        assert (again.iteration, again.loss) == (46, losses[45])
+        np.testing.assert_array_equal(again.conv1_weight, rec.trainer_at(46, dataset=digits).model.conv1.weight.detach().numpy())
