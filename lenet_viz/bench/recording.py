@@ -6,7 +6,8 @@
   machine slows both alike); process CPU time counts the writer thread too.
 - rewind: `trainer_at(k)` with k one short of the next keyframe (the most replay there is).
 - scrub: `observe(k)` there from scratch, one iteration further (the cached scratch trainer),
-  and `observe(k, exact=False)` (the nearest keyframe, for a slider being dragged).
+  back to just after a state kept in memory, and `observe(k, exact=False)` (the nearest known
+  state, for a slider being dragged); a rewind where scrubbing has been (memo).
 - size: 100k iterations of metric rows written without training, with keyframes of a real
   LeNet state perturbed before each (so none dedupe) and a new data order every epoch.
 """
@@ -65,11 +66,14 @@ def latency(config: TrainConfig, dataset, folder: Path, iterations: int) -> dict
         rewind = _timed(lambda: rec.trainer_at(k, dataset=dataset), 3)
         rewind_load = _timed(lambda: Recording.open(path).trainer_at(k), 1)
         scrub = _timed(lambda: Recording.open(path).observe(k, dataset=dataset), 3)  # a fresh scratch trainer
-        rec.observe(k - 1)
+        rec.observe(k - 1, dataset=dataset)
         step = _timed(lambda: rec.observe(k), 1)
+        back = _timed(lambda: rec.observe(k - 3 - (k - 3) % 4 + 1), 1)  # just after a state kept in memory
+        near = _timed(lambda: rec.trainer_at(k - 1, dataset=dataset), 1)  # "continue from here" after scrubbing
         preview = _timed(lambda: rec.observe(k, exact=False), 3)
-    return {"keyframe_gap": gap, "rewind_ms": rewind, "rewind_with_data_load_ms": rewind_load, "scrub_exact_ms": scrub,
-            "scrub_next_iteration_ms": step, "scrub_nearest_keyframe_ms": preview, "k": k}
+    return {"keyframe_gap": gap, "k": k, "rewind_ms": rewind, "rewind_with_data_load_ms": rewind_load,
+            "rewind_after_scrubbing_there_ms": near, "scrub_exact_ms": scrub, "scrub_next_iteration_ms": step,
+            "scrub_back_ms": back, "scrub_preview_ms": preview}
 
 
 def _timed(fn, repeats: int) -> float:  # noqa: ANN001

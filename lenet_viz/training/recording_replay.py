@@ -49,6 +49,10 @@ def _isolated(threads: int) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def _data_key(config: TrainConfig) -> tuple:
+    return config.dataset, config.data_dir, config.seed if config.dataset == "random" else None
+
+
 #: While replaying for a preview, the state every MEMO_EVERY iterations is kept in memory (the
 #: last MEMO_STATES of them, ~0.5 MB each), so scrubbing back and forth replays a few iterations.
 MEMO_EVERY, MEMO_STATES = 4, 64
@@ -113,12 +117,12 @@ class Replayer:
         try:
             state = load()
             config = self._config(state)
-            if dataset is None:
-                dataset = self._dataset(config)
+            dataset = self._dataset(config, dataset)
             if dataset.name != state["dataset"] or dataset.num_train != len(state["perm"]):
                 raise RecordingError(
                     f"cannot replay recording {path}: it was trained on {state['dataset']} ({len(state['perm']):,} "
                     f"training images), but here that data is {dataset.name} ({dataset.num_train:,})")
+            self._datasets[_data_key(config)] = dataset
             trainer = Trainer(config, dataset=dataset)
             trainer.load_state_dict({**state, "config": config.to_dict()})
             torch.set_rng_state(state["torch_rng"])
@@ -143,11 +147,12 @@ class Replayer:
         return TrainConfig.from_dict({**saved, "device": device, "threads": int(state.get("threads", self.rec.threads)),
                                       "data_dir": data_dir})
 
-    def _dataset(self, config: TrainConfig) -> Dataset:
-        key = (config.dataset, config.data_dir, config.seed if config.dataset == "random" else None)
-        if key not in self._datasets:
+    def _dataset(self, config: TrainConfig, given: Dataset | None) -> Dataset:
+        """The run's data: the one a caller gave, else one loaded once (`_restore` keeps what fits)."""
+        key = _data_key(config)
+        if given is None and key not in self._datasets:
             self._datasets[key] = load_dataset(config.dataset, config.data_dir, seed=config.seed)
-        return self._datasets[key]
+        return given if given is not None else self._datasets[key]
 
     def _replay(self, trainer: Trainer, k: int, branch: int, memo: bool = False) -> None:
         """Step from trainer.iteration to k, applying each recorded settings change where it happened."""
