@@ -100,6 +100,8 @@ class Recorder:
         self.path = Path(path).expanduser()
         if budget < MIN_BUDGET:
             raise ValueError(f"budget must be at least {MIN_BUDGET} bytes (got {budget})")
+        if keyframe_every < 1 or not 0 < time_share <= 1:
+            raise ValueError(f"keyframe_every must be >= 1 and time_share in (0, 1] (got {keyframe_every}, {time_share})")
         check_writable(self.path)
         header = {"lenet_viz_version": __version__, "torch_version": str(torch.__version__),
                   "threads": str(torch.get_num_threads()), "device": str(trainer.device),
@@ -111,6 +113,7 @@ class Recorder:
         self.budget, self.interval, self.time_share = budget, keyframe_every, time_share
         self.on_stopped = on_stopped
         self.stopped: str | None = None  # "recording stopped: why" once writing failed
+        self._stopping = threading.Lock()  # the writer and the training thread may both fail at once
         self.trainer = trainer
         self.branch_id = 0
         self._closed = False
@@ -263,7 +266,10 @@ class Recorder:
         self._last_kf, self._last_kf_time = state["iteration"], start
 
     def _stop(self, exc: BaseException) -> None:
-        if self.stopped is None:
+        """Stop recording for good and say why, once (`on_stopped` may run on the writer thread)."""
+        with self._stopping:
+            if self.stopped is not None:
+                return
             self.stopped = f"recording stopped: {describe_failure(exc)} ({self.path}); training goes on"
-            if self.on_stopped is not None:
-                self.on_stopped(self.stopped)
+        if self.on_stopped is not None:
+            self.on_stopped(self.stopped)

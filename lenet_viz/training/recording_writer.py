@@ -35,27 +35,32 @@ class Writer:
                 item = q.get(timeout=timeout)
             except queue.Empty:
                 item = None
-            if self.rec.stopped:  # drain: release flush waiters, end at close
+            kind = None if item is None else item[0]
+            if self.rec.stopped:  # from now on nothing is written; queued items are dropped
                 self._abandon()
-                if item is not None and item[0] == "flush":
-                    item[1].set()
-                if item is not None and item[0] == "close":
-                    return
-                continue
-            try:
-                if item is not None and item[0] == "row":
-                    self.rows.setdefault(tuple(item[2]), []).append((item[1], *item[2].values()))
-                elif item is not None:
-                    self._write_rows()
-                    if item[0] == "close":
-                        self._commit()
-                        self._finish()
-                        return
-                    getattr(self, f"_do_{item[0]}")(*item[1:])
-                if time.monotonic() - self.last_commit >= self.commit_every:
-                    self._commit()
-            except Exception as e:  # noqa: BLE001 - disk full, file gone...: stop recording, not training
-                self._fail(e)
+            else:
+                try:
+                    self._handle(kind, item)
+                except Exception as e:  # noqa: BLE001 - disk full, file gone...: stop recording, not training
+                    self._fail(e)
+            if kind == "flush":
+                item[1].set()  # committed, or nothing more ever will be
+            elif kind == "close":
+                return
+
+    def _handle(self, kind: str | None, item: tuple | None) -> None:
+        if kind == "row":
+            self.rows.setdefault(tuple(item[2]), []).append((item[1], *item[2].values()))
+        elif kind is not None:
+            self._write_rows()  # in order: a branch's rows after the branch, a keyframe after its rows
+            if kind in ("flush", "close"):
+                self._commit()
+                if kind == "close":
+                    self._finish()
+                return
+            getattr(self, f"_do_{kind}")(*item[1:])
+        if time.monotonic() - self.last_commit >= self.commit_every:
+            self._commit()
 
     def _begin(self) -> None:
         if not self.in_tx:
@@ -81,10 +86,6 @@ class Writer:
             cols = ", ".join(map(quote, ("branch", *names)))
             self.conn.executemany(f"INSERT OR REPLACE INTO metrics ({cols}) VALUES ({', '.join('?' * (len(names) + 1))})", rows)
         self.rows.clear()
-
-    def _do_flush(self, done: threading.Event) -> None:
-        self._commit()
-        done.set()
 
     def _do_branch(self, branch: int, parent: int | None, fork: int, created: float, label: str) -> None:
         self._begin()
@@ -146,6 +147,7 @@ class Writer:
         except sqlite3.Error:
             pass
         db.close()
+        self.conn = None
 
     def _fail(self, exc: BaseException) -> None:
         self.rec._stop(exc)

@@ -231,3 +231,18 @@ def test_a_really_full_disk_stops_recording_and_leaves_a_readable_file(tiny_disk
         kept = rec.losses().tolist()
         assert 0 < len(kept) < 40 and kept == losses[: len(kept)]
         assert rec.trainer_at(len(kept) - 1, dataset=digits).step().loss == losses[len(kept) - 1]
+
+
+def test_a_disk_failing_at_close_still_closes(tmp_path, digits):
+    path = tmp_path / "close.lvz"
+    trainer = make_trainer(digits)
+    recorder = Recorder(path, trainer)
+    losses = [trainer.step().loss for _ in range(3)]
+    recorder.flush()
+    trainer.step()
+    recorder._fault_hook = lambda: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    recorder.close()  # returns: the writer thread is gone
+    assert recorder.stopped == f"recording stopped: No space left on device ({path}); training goes on"
+    assert not recorder._writer.is_alive() and not recorder.flush()
+    with Recording.open(path) as rec:
+        assert rec.losses().tolist() == losses
