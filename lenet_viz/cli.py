@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--checkpoint", metavar="PATH", help="resume the run saved in PATH (app or headless); its settings "
                    "replace the training options above, except --device, --threads and --data-dir (this machine's)")
     c.add_argument("--save-checkpoint", metavar="PATH", help="headless: save the run to PATH when training ends")
+    c.add_argument("--record", metavar="PATH", help="record the run into PATH (a lenet-viz recording: scrub, rewind, "
+                   "follow it live from another process); an earlier recording there is replaced, any other file refused")
     p.add_argument("--download-mnist", action="store_true", help="fetch the MNIST files into the data directory and exit")
     return p
 
@@ -81,7 +83,7 @@ def config_from_args(args: argparse.Namespace, *, app: bool) -> TrainConfig:
 
 #: Options naming a file lenet-viz writes, as (option, replace): checked before any work starts
 #: (output_paths.check_writable).  replace=True: written beside and renamed into place.
-OUTPUT_OPTIONS: list[tuple[str, bool]] = [("--save-checkpoint", True), ("--metrics", False)]
+OUTPUT_OPTIONS: list[tuple[str, bool]] = [("--save-checkpoint", True), ("--metrics", False), ("--record", True)]
 #: (output, input) pairs that may name the same file: saving a resumed run back in place is safe
 #: (the input was read and validated first, and the save is atomic).
 SAME_FILE_ALLOWED = frozenset({("--save-checkpoint", "--checkpoint")})
@@ -116,6 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"lenet-viz: error: {e}", file=sys.stderr)
             return EXIT_USAGE
         config = checkpoint_config(checkpoint, config)
+    if args.record:  # before any data loads: a file that is not a recording is never touched
+        from .training.recording_store import RecordingError, check_writable
+
+        try:
+            check_writable(Path(args.record).expanduser())
+        except RecordingError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     if args.headless:
         from .headless import run_headless
 

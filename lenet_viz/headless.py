@@ -149,11 +149,26 @@ def _run(config: TrainConfig, args: argparse.Namespace, parser: argparse.Argumen
             metrics = MetricsFile(args.metrics)
         except OSError as e:
             parser.error(f"cannot write --metrics file {args.metrics}: {e.strerror}")
+    recorder = None
+    if args.record:
+        from .training.recorder import Recorder, RecordingError
+
+        try:
+            recorder = Recorder(args.record, trainer)  # the path was checked in main(); this is for what changed since
+        except RecordingError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         code = _train(trainer, steps, metrics, stop, say)
     finally:
         if metrics:
             metrics.close()
+        if recorder:
+            recorder.close()
+            if recorder.stopped:  # training went on without it: say so, whatever --quiet says
+                print(f"lenet-viz: {recorder.stopped}", file=sys.stderr)
+            else:
+                say(f"recording: {recorder.path.resolve()}")
     return _finish(trainer, args, metrics, code, stop, say)
 
 

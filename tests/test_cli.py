@@ -132,3 +132,27 @@ def test_the_app_opens_on_the_checkpoint_with_its_settings(tmp_path, monkeypatch
     assert cli.main(["--checkpoint", str(ck), "--lr", "0.9", "--speed-limit", "4"]) == 0
     assert opened["checkpoint"] == str(ck) and opened["speed_limit"] == 4
     assert opened["config"].lr == 0.03 and opened["config"].threads == 1  # the run's lr; the app's thread count
+
+
+def test_headless_record_writes_a_recording_of_the_run(tmp_path, capsys):
+    from lenet_viz.training import Recording
+
+    path, out = tmp_path / "run.lvz", tmp_path / "m.csv"
+    code = cli.main(["--headless", "--dataset", "digits", "--steps", "12", "--threads", "1", "--record", str(path),
+                     "--metrics", str(out)])
+    assert code == 0 and f"recording: {path}" in capsys.readouterr().err
+    with Recording.open(path) as rec:
+        assert rec.losses().tolist() == [float(r["loss"]) for r in csv.DictReader(out.open())]
+        assert rec.threads == 1 and [it for _, it in rec.keyframes()][-1] == 12  # the end state, to continue from
+
+
+@pytest.mark.parametrize("headless", [True, False], ids=["headless", "app"])
+def test_record_refuses_a_file_that_is_not_a_recording(tmp_path, capsys, monkeypatch, headless):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("not a recording")
+    monkeypatch.setattr("lenet_viz.app.main_window.run_app", lambda *a, **kw: pytest.fail("the window opened"))
+    code = cli.main([*(["--headless"] if headless else []), "--dataset", "digits", "--record", str(precious)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err == f"lenet-viz: error: cannot record to {precious}: the file exists and is not a lenet-viz recording; it was left untouched\n"
+    assert precious.read_text() == "not a recording"

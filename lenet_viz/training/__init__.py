@@ -12,13 +12,18 @@ from .types import ACTIVATION_SHAPES, AutogradNode, ParamRow, Phase, RunInfo, Sn
 
 __all__ = [
     "ACTIVATION_SHAPES", "AutogradNode", "ConfigError", "LossKind", "MetricHistory", "OptimizerKind",
-    "ParamRow", "Phase", "RunInfo", "Snapshot", "StepStats", "TrainConfig", "Trainer", "UpdateMode", "resolve_device",
+    "ParamRow", "Phase", "Recorder", "Recording", "RecordingError", "RunInfo", "Snapshot", "StepStats", "TrainConfig",
+    "Trainer", "UpdateMode", "resolve_device",
 ]
+
+#: Loaded on first use: name -> submodule (Recording and RecordingError are torch-free, Recorder is not).
+_LAZY = {"Trainer": "trainer", "resolve_device": "trainer", "Recording": "recording", "RecordingError": "recording_store",
+         "Recorder": "recorder"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Trainer", "resolve_device"):
-        from . import trainer
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(trainer, name)
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

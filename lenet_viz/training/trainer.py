@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -62,6 +63,9 @@ class Trainer:
         self.saliency_target: int | None = None  # the class the snapshot's saliency is for; None = predicted
         self.verdicts: Verdicts | None = None  # the last full held-out pass (confusion matrix, gallery)
         self._pending: TrainConfig | None = None
+        #: Called with every completed iteration's StepStats (a recording listens here), so any
+        #: loop that steps this trainer (app, headless, a notebook) is observed the same way.
+        self.step_listeners: list[Callable[[StepStats], None]] = []
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -155,6 +159,9 @@ class Trainer:
         self._runners[ran]()
         self.last_phase = ran
         self.phase = ran.next()
+        if ran is Phase.UPDATE:  # the iteration is complete: listeners see the state after it
+            for listener in self.step_listeners:
+                listener(self.last_stats)
         return ran
 
     def step(self) -> StepStats:
@@ -371,10 +378,11 @@ class Trainer:
         )
 
     # ------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
+    def state_dict(self, history: bool = True) -> dict:
         """State as of the start of the current iteration (weights only change at its end).
 
         Plain types and tensors only, so torch.load(weights_only=True) can read it back.
+        `history=False` leaves the metric history out (a recording keeps the metrics itself).
         """
         epoch, cursor = self._undo_fetch if self._undo_fetch else (self._epoch, self._cursor)
         return {
@@ -389,7 +397,7 @@ class Trainer:
             "generator": self._gen.get_state(),
             "probe_index": self.probe_index,
             "conv1_update": None if (cu := self._conv1_update()) is None else cu.cpu(),
-            "history": self.history.state_dict(),
+            **({"history": self.history.state_dict()} if history else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -415,7 +423,8 @@ class Trainer:
         if cu is not None:
             self._before[0].copy_(-cu.to(self.device))
             self._has_update = True
-        self.history.load_state_dict(state["history"])
+        if "history" in state:
+            self.history.load_state_dict(state["history"])
 
 
 __all__ = ["Trainer", "make_optimizer", "resolve_device"]

@@ -1,0 +1,275 @@
+"""Recorder: writes a run into a recording while it trains, without slowing it down or stopping it.
+
+- The training thread only flattens each StepStats into a row and queues it (microseconds);
+  a writer thread owns the SQLite connection and commits about twice a second, so kill -9
+  loses at most the last second and the file is always a committed, readable database.
+- Keyframes (the complete `Trainer.state_dict()`, the torch RNG, the thread count) are
+  captured on the training thread (a copy, ~1.5 ms) and encoded and written by the writer.
+  They start every `keyframe_every` iterations; each time the file outgrows its byte budget
+  the interval doubles and every other old keyframe is dropped (a branch's first is kept),
+  so the spacing grows with the run and the size stays bounded.  Keyframes are also spaced
+  so that they cost at most KEYFRAME_TIME_SHARE of training time, on any machine.
+- Settings changes are noticed by the recorder itself (each iteration's config is compared
+  with the last one recorded), so replay applies them where they happened.
+- Any failure to write (disk full, the file vanished) stops the recording, never training:
+  `stopped` says why, once, and `on_stopped` is called with the same line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from .checkpoint import MACHINE_FIELDS
+from .recording_store import RecordingError, check_writable, create
+from .recording_writer import Writer
+from .trainer import Trainer
+from .types import Phase, StepStats
+
+DEFAULT_BUDGET = 256 * 2**20  # bytes: ~45 MB of metrics per 100k iterations, the rest keyframes (~500 KB each)
+MIN_BUDGET = 4 * 2**20
+KEYFRAME_EVERY = 16  # iterations between keyframes at first (rewinds early in a run replay at most this many)
+KEYFRAME_TIME_SHARE = 0.02  # keyframes may use at most ~2 % of training time (rows ~0.2 %)
+COMMIT_EVERY_S = 0.5
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def flatten(stats: StepStats) -> dict[str, Any]:
+    """StepStats as metric columns; dicts become field/key ("grad_norms/conv1.weight"), new fields new columns."""
+    row: dict[str, Any] = {}
+    for name in _field_names(type(stats)):
+        value = getattr(stats, name)
+        if isinstance(value, dict):
+            for key, v in value.items():
+                row[f"{name}/{key}"] = v
+        else:
+            row[name] = value
+    return row
+
+
+def run_settings(config: Any) -> dict[str, Any]:
+    """The settings that decide the run (this machine's device, threads and data folder left out)."""
+    return {k: v for k, v in config.to_dict().items() if k not in MACHINE_FIELDS}
+
+
+def capture(trainer: Trainer) -> dict[str, Any]:
+    """A keyframe: everything needed to continue `trainer` exactly, as fresh copies."""
+    state = trainer.state_dict(history=False)
+    state["torch_rng"] = torch.get_rng_state()
+    state["dataset"] = trainer.dataset.name
+    state["device"] = str(trainer.device)
+    state["threads"] = torch.get_num_threads()
+    return state
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return "the disk is full"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Recorder:
+    """Records `trainer` into a new recording at `path` (an earlier recording there is replaced).
+
+    With `attach` (default) it listens to every step of the trainer by itself; otherwise the
+    loop calls `on_step(stats)` then `keyframe_if_due()` after each iteration.
+    """
+
+    def __init__(self, path: str | Path, trainer: Trainer, *, budget: int = DEFAULT_BUDGET,
+                 keyframe_every: int = KEYFRAME_EVERY, time_share: float = KEYFRAME_TIME_SHARE,
+                 commit_every: float = COMMIT_EVERY_S, attach: bool = True,
+                 on_stopped: Callable[[str], None] | None = None, label: str = "") -> None:
+        self.path = Path(path).expanduser()
+        if budget < MIN_BUDGET:
+            raise ValueError(f"budget must be at least {MIN_BUDGET} bytes (got {budget})")
+        if keyframe_every < 1 or not 0 < time_share <= 1:
+            raise ValueError(f"keyframe_every must be >= 1 and time_share in (0, 1] (got {keyframe_every}, {time_share})")
+        check_writable(self.path)
+        header = {"lenet_viz_version": __version__, "torch_version": str(torch.__version__),
+                  "threads": str(torch.get_num_threads()), "device": str(trainer.device),
+                  "dataset": trainer.dataset.name, "created": repr(time.time())}
+        try:
+            conn = create(self.path, header)
+        except (OSError, sqlite3.Error) as e:
+            raise RecordingError(f"cannot record to {self.path}: {describe_failure(e)}") from None
+        self.budget, self.interval, self.time_share = budget, keyframe_every, time_share
+        self.on_stopped = on_stopped
+        self.stopped: str | None = None  # "recording stopped: why" once writing failed
+        self._stopping = threading.Lock()  # the writer and the training thread may both fail at once
+        self.trainer = trainer
+        self.branch_id = 0
+        self._closed = False
+        self._attached = False
+        self._fault_hook: Callable[[], None] | None = None  # tests: raise here to simulate a failing disk
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._kf_cost = 0.0  # CPU seconds one keyframe costs (capture here + write there; not waits for a core)
+        self._writer = threading.Thread(target=Writer(self, conn, commit_every).run, name="recording writer", daemon=True)
+        self._writer.start()
+        self._new_branch(None, trainer.iteration, trainer, label)
+        if attach:
+            self._attach(trainer)
+
+    # ------------------------------------------------------------- the run
+    def on_step(self, stats: StepStats) -> None:
+        """Record one completed iteration (and a settings change it was the first to use)."""
+        if self.stopped or self._closed:
+            return
+        if stats.iteration != self._expected:
+            self._discontinuity(stats)
+        config = self.trainer.config
+        if config is not self._config_seen:  # apply_config makes a new object: compare only then
+            self._config_seen = config
+            settings = run_settings(config)
+            if settings != self._settings:
+                self._settings = settings
+                self._queue.put(("settings", self.branch_id, stats.iteration, json.dumps(settings)))
+        self._queue.put(("row", self.branch_id, flatten(stats)))
+        if stats.diverged:
+            self.on_event("divergence", {"loss": stats.loss, "lr": stats.lr})
+        self._expected = stats.iteration + 1
+
+    def keyframe_if_due(self) -> bool:
+        """Take a keyframe if the interval has passed and keyframes stay under `time_share` of the time."""
+        t = self.trainer
+        if self.stopped or self._closed or t.phase is not Phase.ZERO_GRAD or t.iteration - self._last_kf < self.interval:
+            return False
+        if time.perf_counter() - self._last_kf_time < self._kf_cost / self.time_share:
+            return False
+        self._keyframe(t)
+        return True
+
+    def on_event(self, kind: str, detail: Any = None) -> None:
+        """Record what happened ("settings", "reset", "branch", "divergence", "lab_bug", ...) at this iteration."""
+        if not (self.stopped or self._closed):
+            self._queue.put(("event", self.branch_id, self.trainer.iteration, time.time(), kind,
+                             json.dumps(detail, default=str)))
+
+    def branch(self, from_iteration: int, *, parent: int | None = None, trainer: Trainer | None = None,
+               label: str = "") -> int:
+        """Start a new branch at `from_iteration` of `parent` (default: the current branch); returns its id.
+
+        Call it once the trainer is in the state after `from_iteration` (e.g. `rec.trainer_at(k)`,
+        passed as `trainer` when it replaces the one recorded so far) and its new settings, if
+        any, are applied: the branch starts with a keyframe of exactly that.
+        """
+        if trainer is not None:
+            self._use(trainer)
+        if self.trainer.iteration != from_iteration:
+            raise ValueError(f"the trainer is at iteration {self.trainer.iteration}, not {from_iteration}: "
+                             "restore it first (Recording.trainer_at)")
+        parent = self.branch_id if parent is None else parent
+        new = self._new_branch(parent, from_iteration, self.trainer, label)
+        self.on_event("branch", {"parent": parent, "from_iteration": from_iteration})
+        return new
+
+    def restart(self, kind: str = "reset", trainer: Trainer | None = None, label: str = "") -> int:
+        """The trainer starts a new run (reset, new seed or data, a checkpoint loaded): a new root branch."""
+        if trainer is not None:
+            self._use(trainer)
+        new = self._new_branch(None, self.trainer.iteration, self.trainer, label)
+        self.on_event(kind, {"iteration": self.trainer.iteration})
+        return new
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Commit everything queued so far (before another reader needs it, e.g. a rewind)."""
+        if self.stopped or self._closed:
+            return False
+        done = threading.Event()
+        self._queue.put(("flush", done))
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        """Keyframe the final state (so the run can be continued from its end), commit, close the file."""
+        if self._closed:
+            return
+        if self._attached:
+            self.trainer.step_listeners.remove(self._listen)
+            self._attached = False
+        t = self.trainer
+        if not self.stopped and t.phase is Phase.ZERO_GRAD and self._last_kf != t.iteration:
+            self._keyframe(t)
+        self._closed = True
+        self._queue.put(("close", None))
+        self._writer.join()
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- helpers
+    def _use(self, trainer: Trainer) -> None:
+        """Record `trainer` from now on (a rewind may replace the trainer object)."""
+        if self._attached:
+            self._attach(trainer)
+        else:
+            self.trainer = trainer
+
+    def _attach(self, trainer: Trainer) -> None:
+        if self._attached:
+            self.trainer.step_listeners.remove(self._listen)
+        self.trainer = trainer
+        trainer.step_listeners.append(self._listen)
+        self._attached = True
+
+    def _listen(self, stats: StepStats) -> None:
+        try:
+            self.on_step(stats)
+            self.keyframe_if_due()
+        except Exception as e:  # noqa: BLE001 - a recording problem must never stop training
+            self._stop(e)
+
+    def _new_branch(self, parent: int | None, fork: int, source: Trainer | None, label: str = "") -> int:
+        self.branch_id += 1
+        self._queue.put(("branch", self.branch_id, parent, fork, time.time(), label))
+        self._expected = fork + 1
+        self._settings: dict[str, Any] | None = None
+        self._config_seen: Any = None
+        self._last_kf, self._last_kf_time = -math.inf, -math.inf
+        if source is not None:
+            self._keyframe(source)
+        return self.branch_id
+
+    def _discontinuity(self, stats: StepStats) -> None:
+        """The trainer jumped (reset or load without `restart`): record what follows as a new run."""
+        if stats.iteration == 1:  # the state before it is a pure function of the settings: rebuild it
+            with torch.random.fork_rng(devices=[]):
+                fresh = Trainer(self.trainer.config, dataset=self.trainer.dataset)
+            self._new_branch(None, 0, fresh)
+        else:  # unknown start: the new run is replayable from its first keyframe (taken right after this step)
+            self._new_branch(None, stats.iteration - 1, None)
+        self.on_event("reset", {"iteration": stats.iteration - 1, "noticed": True})
+
+    def _keyframe(self, trainer: Trainer) -> None:
+        start, cpu = time.perf_counter(), time.thread_time()
+        state = capture(trainer)
+        self._queue.put(("keyframe", self.branch_id, state["iteration"], state, time.thread_time() - cpu))
+        self._last_kf, self._last_kf_time = state["iteration"], start
+
+    def _stop(self, exc: BaseException) -> None:
+        """Stop recording for good and say why, once (`on_stopped` may run on the writer thread)."""
+        with self._stopping:
+            if self.stopped is not None:
+                return
+            self.stopped = f"recording stopped: {describe_failure(exc)} ({self.path}); training goes on"
+        if self.on_stopped is not None:
+            self.on_stopped(self.stopped)
