@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -29,8 +29,6 @@ from .recording_store import RecordingError
 from .trainer import Trainer
 from .types import Phase, Snapshot
 
-if TYPE_CHECKING:
-    from .recording import Recording
 
 
 class ReplayMismatchWarning(UserWarning):
@@ -61,7 +59,7 @@ MEMO_EVERY, MEMO_STATES = 4, 64
 class Replayer:
     """The torch side of a Recording: datasets loaded once, a scratch trainer and a memo for previews."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: Any) -> None:  # a Recording (not imported: the two modules would import each other)
         self.rec = recording
         self._datasets: dict[tuple, Dataset] = {}
         self._scratch: Trainer | None = None

@@ -5,19 +5,17 @@ from __future__ import annotations
 import queue
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .recording_codec import encode
 from .recording_store import quote
 
-if TYPE_CHECKING:
-    from .recorder import Recorder
 
 
 class Writer:
     """The writer thread: the only user of the connection; batches everything into ~0.5 s transactions."""
 
-    def __init__(self, recorder: Recorder, conn: sqlite3.Connection, commit_every: float) -> None:
+    def __init__(self, recorder: Any, conn: sqlite3.Connection, commit_every: float) -> None:  # a Recorder, not imported (a cycle)
         self.rec, self.commit_every = recorder, commit_every
         self.conn: Any = conn
         self.columns = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
