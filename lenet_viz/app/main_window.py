@@ -27,6 +27,7 @@ from .panels.filters import FilterInspector
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
+from .probe_tools import ProbeTools
 from .session import Session
 from .worker import TrainingWorker
 
@@ -135,6 +136,11 @@ class MainWindow(QMainWindow):
         self.filter_panel.filter_clicked.connect(self.feature_panel.highlight_filter)
         self.form.config_applied.connect(self.worker.apply_config)
         self.form.speed_limit_changed.connect(self.worker.set_speed_limit)
+        self.probe_tools = ProbeTools(self, self.worker, self.session)
+        self.docks.update(self.probe_tools.docks)
+        for name in ("drawing", "saliency", "confusion"):  # beside the table: one click away, not in the way
+            self.tabifyDockWidget(self.docks["hyperparameters"], self.docks[name])
+        self.docks["parameters"].raise_()
         self._build_actions()
         self._restore_settings()
         if speed_limit is not None:
@@ -179,7 +185,7 @@ class MainWindow(QMainWindow):
             self.actions_by_name[name] = action
         file_menu = self.menuBar().addMenu("&File")
         self.checkpoints = CheckpointActions(self, self.worker, self.settings, lambda: self.session.iteration)
-        file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action])
+        file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action, self.probe_tools.open_image_action])
         file_menu.addSeparator()
         self.actions_by_name.update(open=self.checkpoints.open_action, save=self.checkpoints.save_action)
         quit_action = QAction("Quit", self)
@@ -226,6 +232,7 @@ class MainWindow(QMainWindow):
             self.parameter_panel.show(snap)
             self.autograd_panel.show(snap)
             self.frames.append(now)
+        self.probe_tools.refresh(changed)
         if "config" in changed and s.config is not None:
             self.form.set_config(s.config)
         if "running" in changed:

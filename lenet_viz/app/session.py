@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from ..training import MetricHistory, Phase, RunInfo, Snapshot, TrainConfig
 from ..training.messages import (
-    CallDone, CheckpointSaved, Diverged, Event, Failed, PhaseRan, Ready, RunningChanged, RunStarted, SnapshotTaken,
-    Stats,
+    CallDone, CheckpointSaved, ConfusionReady, Diverged, Event, Failed, GalleryReady, PhaseRan, Ready, RunningChanged,
+    RunStarted, SnapshotTaken, Stats,
 )
 
 #: Seconds of history behind the it/s and samples/s figures.
@@ -95,7 +95,10 @@ class Session:
         self.process_lost = False
         self.diverged: DivergedAt | None = None
         self.silent_s = 0.0
+        self.warning: str | None = None  # something the user did in the window that could not be done
         self.selected_filter: int | None = None
+        self.confusion: tuple | None = None  # (matrix, iteration) of the newest held-out pass
+        self.gallery = None  # the examples of the confusion cell asked for last
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
 
@@ -150,6 +153,7 @@ class Session:
         self.history = e.history if e.history is not None else MetricHistory()
         self.rate.clear()
         self.info, self.diverged, self.error, self.process_lost = e.info, None, None, False
+        self.confusion = self.gallery = None  # they described weights that are gone
         self.opened_from = e.path
         self._show(e.snapshot, e.config, changed)
         if e.cause == "opened":
@@ -157,7 +161,7 @@ class Session:
             changed.add("config")
         elif e.cause == "config":  # Apply never restarts a run without saying so
             self.notify(f"New settings restarted training at iteration 0 (seed {e.config.seed}, {e.info.describe()})", now)
-        changed.update(("reset", "history", "running"))
+        changed.update(("reset", "history", "running", "confusion"))
 
     def _on_CheckpointSaved(self, e: CheckpointSaved, now: float, changed: set[str]) -> None:
         self.notify(f"Saved iteration {e.iteration:,} to {e.path}", now)
@@ -186,15 +190,28 @@ class Session:
     def _on_CallDone(self, e: CallDone, now: float, changed: set[str]) -> None:
         pass  # its future carries the result
 
+    def _on_ConfusionReady(self, e: ConfusionReady, now: float, changed: set[str]) -> None:
+        self.confusion = (e.matrix, e.iteration)
+        changed.add("confusion")
+
+    def _on_GalleryReady(self, e: GalleryReady, now: float, changed: set[str]) -> None:
+        self.gallery = e.gallery
+        changed.add("gallery")
+
     # ------------------------------------------------------------------ user acts
     def notify(self, text: str, now: float) -> None:
         """A short-lived notice in the status bar ("Saved …")."""
         if text:
             self._notices.append((text, now + NOTICE_S))
 
+    def warn(self, text: str) -> None:
+        """Something the user asked of the window failed (an unreadable image, ...): one line in the banner."""
+        self.warning = text
+
     def dismiss_banner(self) -> None:
         self.error = None
         self.diverged = None
+        self.warning = None
 
     def select_filter(self, index: int | None) -> None:
         self.selected_filter = index
@@ -237,6 +254,8 @@ class Session:
             return f"⚠ {self.error} — training is paused; the network and its history are kept."
         if self.diverged is not None:
             return self._diverged_text(self.diverged)
+        if self.warning is not None:
+            return f"⚠ {self.warning}"
         return None
 
     def _diverged_text(self, d: DivergedAt) -> str:

@@ -27,9 +27,10 @@ from typing import Any, Protocol
 from ..data import DataError
 from .config import ConfigError, TrainConfig
 from .messages import (
-    ApplyConfig, Call, CallDone, CheckpointSaved, Command, Diverged, Event, Failed, OpenCheckpoint, Pause, PhaseRan,
-    Play, Ready, RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, SetProbe, SetSpeed, SnapshotTaken,
-    Stats, StepIteration, StepPhase, Stop, Toggle,
+    ApplyConfig, Call, CallDone, CheckpointSaved, Command, ConfusionReady, Diverged, Event, Failed, GalleryReady,
+    OpenCheckpoint, Pause, PhaseRan, Play, Ready, RefreshConfusion, RequestGallery, RequestSnapshot, Reset,
+    RunningChanged, RunStarted, SaveCheckpoint, SetProbe, SetSpeed, ShowSaliency, SnapshotTaken, Stats, StepIteration,
+    StepPhase, Stop, Toggle, WatchConfusion,
 )
 from .types import Phase, RunInfo, Snapshot, StepStats
 
@@ -38,12 +39,16 @@ log = logging.getLogger(__name__)
 #: The snapshot budget never stretches the gap between running snapshots beyond this.
 MAX_SNAPSHOT_GAP_S = 0.25
 PROBE_MOVES = ("next", "previous", "random")
+#: While training runs, a held-out pass for the confusion matrix takes at most this share of the time
+#: (one chunk of images between two iterations, when the pass is within its budget): training never starves.
+CONFUSION_SHARE = 0.10
 #: What the user was doing, by command, for error messages.
 DOING = {
     Play: "Run", Pause: "Pause", Toggle: "Run / Pause", StepIteration: "Step", StepPhase: "Step phase", Reset: "Reset",
     ApplyConfig: "Applying settings", SetSpeed: "Speed limit", SetProbe: "Choosing the probe image",
     RequestSnapshot: "Snapshot", OpenCheckpoint: "Opening the checkpoint", SaveCheckpoint: "Saving the checkpoint",
-    Call: "Running a task", Stop: "Stop",
+    Call: "Running a task", Stop: "Stop", ShowSaliency: "Saliency", WatchConfusion: "Confusion matrix",
+    RefreshConfusion: "Confusion matrix", RequestGallery: "Confusion examples",
 }
 
 
@@ -84,11 +89,15 @@ class TrainingLoop:
         self._next_tick = 0.0
         self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
+        self._watch_confusion = False
+        self._confusion: Any = None  # a HeldOutPass in progress, and the time it has used / since it began
+        self._confusion_spent = self._confusion_began = 0.0
         self._handlers: dict[type, Callable[[Any], None]] = {
             Play: self._play, Pause: self._pause, Toggle: self._toggle, StepIteration: self._step_iteration,
             StepPhase: self._step_phase, Reset: self._reset, ApplyConfig: self._apply_config, SetSpeed: self._speed,
             SetProbe: self._probe, RequestSnapshot: lambda _: self._publish(), OpenCheckpoint: self._open,
-            SaveCheckpoint: self._save, Call: self._call, Stop: self._stop,
+            SaveCheckpoint: self._save, Call: self._call, Stop: self._stop, ShowSaliency: self._saliency,
+            WatchConfusion: self._watch, RefreshConfusion: self._refresh_confusion, RequestGallery: self._gallery,
         }
 
     def run(self) -> None:
@@ -136,6 +145,8 @@ class TrainingLoop:
             # the last one" lost half an iteration a frame (26 fps where 30 were asked, at 11 ms/it)
             self._snap_due = self._snap_due + gap if self._snap_due + gap > now else now + gap
         self._finished(stats, publish=publish)
+        if self._confusion is not None:
+            self._advance_confusion()
 
     def _handle(self, command: Command) -> None:
         try:
@@ -160,6 +171,8 @@ class TrainingLoop:
     def _step_iteration(self, _: StepIteration) -> None:
         self._set_running(False)
         self._finished(self._t.step())
+        if self._confusion is not None:  # paused: an evaluation's matrix is worth the wait
+            self._complete_confusion()
 
     def _step_phase(self, _: StepPhase) -> None:
         self._set_running(False)
@@ -187,14 +200,55 @@ class TrainingLoop:
 
     def _probe(self, command: SetProbe) -> None:
         t, which = self._t, command.which
-        if which == "random":
+        if not isinstance(which, (int, str)):  # an image: the user's drawing
+            t.set_probe(which)
+        elif which == "random":
             index = self._rng.randrange(t.num_probes)
         elif which in ("next", "previous"):
             index = t.probe_index + (1 if which == "next" else -1)
         else:
             index = int(which)
-        t.set_probe(index)  # wraps around
+        if isinstance(which, (int, str)):
+            t.set_probe(index)  # wraps around
         self._publish()
+
+    def _saliency(self, command: ShowSaliency) -> None:
+        self._t.saliency_in_snapshot, self._t.saliency_target = command.on, command.target
+        self._publish()
+
+    def _watch(self, command: WatchConfusion) -> None:
+        self._watch_confusion = command.on
+        if command.on and self._confusion is None:
+            self._start_confusion()
+
+    def _refresh_confusion(self, _: RefreshConfusion) -> None:
+        self._start_confusion()
+        if not self.running:  # paused: the user is waiting for it
+            self._complete_confusion()
+
+    def _complete_confusion(self) -> None:
+        self._confusion.finish()
+        self._advance_confusion()
+
+    def _gallery(self, command: RequestGallery) -> None:
+        self._emit(GalleryReady(self.run_id, self._t.gallery(command.true, command.predicted)))
+
+    def _start_confusion(self) -> None:
+        self._confusion = self._t.confusion_pass()
+        self._confusion_spent, self._confusion_began = 0.0, time.perf_counter()
+
+    def _advance_confusion(self) -> None:
+        """One chunk of the held-out pass, if it is within its share of the time; its matrix once done."""
+        job, now = self._confusion, time.perf_counter()
+        if not job.done and self._confusion_spent > CONFUSION_SHARE * (now - self._confusion_began):
+            return
+        if not job.done:
+            job.advance()
+            self._confusion_spent += time.perf_counter() - now
+        if job.done:
+            self._confusion = None
+            if job.source is self._t.model:  # not a pass over weights a reset or a load replaced
+                self._emit(ConfusionReady(self.run_id, job.iteration, job.verdicts.matrix()))
 
     def _open(self, command: OpenCheckpoint) -> None:
         from .checkpoint import restore_checkpoint  # torch: only where training runs
@@ -229,6 +283,8 @@ class TrainingLoop:
     def _finished(self, stats: StepStats, publish: bool = True) -> None:
         """An iteration completed: hand over its stats; stop on NaN/Inf so the user sees it."""
         self._emit(Stats(self.run_id, stats))
+        if self._watch_confusion and stats.eval_accuracy is not None and self._confusion is None:
+            self._start_confusion()
         if stats.diverged:
             self._set_running(False)
             self._publish()
@@ -249,7 +305,12 @@ class TrainingLoop:
 
     def _restarted(self, cause: str, **extra: Any) -> None:
         self.run_id += 1
+        self._confusion = None  # a pass over weights that are gone
         self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config, **extra))
+        if self._watch_confusion:
+            self._start_confusion()
+            if not self.running:
+                self._complete_confusion()
 
     def _set_running(self, running: bool) -> None:
         if running != self.running:

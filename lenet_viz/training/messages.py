@@ -70,7 +70,35 @@ class SetSpeed(Command):
 
 @dataclass(frozen=True)
 class SetProbe(Command):
-    which: int | str  # a held-out index, or "next", "previous", "random"
+    which: Any  # a held-out index, "next", "previous", "random", or an image: (1, 32, 32) or (32, 32) in [0, 1]
+
+
+@dataclass(frozen=True)
+class ShowSaliency(Command):
+    """Put the probe's saliency map in every snapshot (a backward pass each) or stop; `target` None = predicted class."""
+
+    on: bool
+    target: int | None = None
+
+
+@dataclass(frozen=True)
+class WatchConfusion(Command):
+    """Keep a confusion matrix of the whole held-out set up to date (after each evaluation) or stop."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class RefreshConfusion(Command):
+    """A confusion matrix now: answered by `ConfusionReady`."""
+
+
+@dataclass(frozen=True)
+class RequestGallery(Command):
+    """The held-out examples of one confusion cell: answered by `GalleryReady`."""
+
+    true: int
+    predicted: int
 
 
 @dataclass(frozen=True)
@@ -197,6 +225,19 @@ class CallDone(Event):
     run: int
     token: int
     result: Any = None
+
+
+@dataclass(frozen=True)
+class ConfusionReady(Event):
+    run: int
+    iteration: int  # the weights the matrix describes
+    matrix: Any  # (10, 10) int64: rows true labels, columns predictions
+
+
+@dataclass(frozen=True)
+class GalleryReady(Event):
+    run: int
+    gallery: Any  # training.confusion.Gallery
 
 
 #: Commands answered by an event carrying their token (the worker's futures wait for these).

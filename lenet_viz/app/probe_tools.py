@@ -1,0 +1,125 @@
+"""Your own digit, what the network looks at, and where it errs: three docks and what connects them.
+
+The panels (`DrawingPanel`, `SaliencyPanel`, `ConfusionPanel`) only draw and emit; this module
+turns their signals into the worker's commands and hands them the session's data:
+
+- a drawing (or an opened PNG/JPEG) becomes the probe at once (`SetProbe` with the image): the
+  feature maps, the prediction and the saliency follow it while the network trains;
+- the saliency map is computed in the engine only while its dock is visible (`ShowSaliency`);
+- the confusion matrix is kept up to date after each evaluation only while its dock is visible
+  (`WatchConfusion`), within a share of the training time; Refresh asks for one now; a cell
+  asks for its examples (`RequestGallery`), an example becomes the probe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QMainWindow, QScrollArea
+
+from ..data.drawing import load_image
+from ..data.errors import DataError
+from ..training.messages import RefreshConfusion, RequestGallery, ShowSaliency, WatchConfusion
+from .panels.confusion import ConfusionPanel
+from .panels.drawing import DrawingPanel
+from .panels.saliency import SaliencyPanel
+from .session import Session
+from .worker import TrainingWorker
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg);;All files (*)"
+
+
+class ProbeTools(QObject):
+    def __init__(self, window: QMainWindow, worker: TrainingWorker, session: Session) -> None:
+        super().__init__(window)
+        self.window, self.worker, self.session = window, worker, session
+        self.drawing = DrawingPanel()
+        self.saliency = SaliencyPanel()
+        self.confusion = ConfusionPanel()
+        self.docks = {
+            "drawing": self._dock("Your digit", self.drawing),
+            "saliency": self._dock("Saliency", self.saliency),
+            "confusion": self._dock("Where it errs", self.confusion),
+        }
+        # A tabbed dock stays "visible" behind another tab: what counts is visibilityChanged's word.
+        self.shown = {name: False for name in self.docks}
+        for name, dock in self.docks.items():
+            dock.visibilityChanged.connect(lambda visible, name=name: self._shown_changed(name, visible))
+        self.drawing.drawing_changed.connect(self._drawn)
+        self.saliency.target_changed.connect(lambda _: self._saliency_wanted())
+        self.confusion.refresh_requested.connect(lambda: worker.send(RefreshConfusion()))
+        self.confusion.cell_requested.connect(lambda t, p: worker.send(RequestGallery(t, p)))
+        self.confusion.probe_requested.connect(worker.set_probe)
+        self.open_image_action = QAction("Open image as probe…", window)
+        self.open_image_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.open_image_action.setToolTip("A PNG or JPEG of a digit becomes the probe (Ctrl+I)")
+        self.open_image_action.triggered.connect(self.ask_image)
+        self._saliency_on: tuple[bool, int | None] | None = None
+        self._confusion_on: bool | None = None
+
+    def _dock(self, title: str, widget) -> QDockWidget:  # noqa: ANN001
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(f"dock-{title}")
+        scroll = QScrollArea()  # narrower than the panel wants (a 1280-px screen): scroll, never widen the window
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
+        self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
+
+    # ------------------------------------------------------------------ user → engine
+    def _drawn(self, image) -> None:  # noqa: ANN001 - (1, 32, 32) float32, or None for an empty canvas
+        if image is not None:
+            self.worker.set_probe(image)
+
+    def ask_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open an image of a digit", str(Path.home()), IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str | Path) -> bool:
+        """Load `path` onto the canvas (it becomes the probe); a bad file is one line and changes nothing."""
+        try:
+            ink = load_image(path)
+        except DataError as exc:
+            self.session.warn(str(exc))
+            return False
+        self.drawing.load_ink(ink)
+        self.docks["drawing"].raise_()
+        return True
+
+    def _shown_changed(self, name: str, visible: bool) -> None:
+        self.shown[name] = visible
+        if name == "saliency":
+            self._saliency_wanted()
+        elif name == "confusion":
+            self._confusion_wanted(visible)
+
+    def _saliency_wanted(self) -> None:
+        wanted = (self.shown["saliency"], self.saliency.target())
+        if wanted != self._saliency_on:
+            self._saliency_on = wanted
+            self.worker.send(ShowSaliency(*wanted))
+
+    def _confusion_wanted(self, visible: bool) -> None:
+        if visible != self._confusion_on:
+            self._confusion_on = visible
+            self.worker.send(WatchConfusion(visible))
+            if visible and self.session.confusion is None:
+                self.worker.send(RefreshConfusion())
+
+    # ------------------------------------------------------------------ engine → panels
+    def refresh(self, changed: set[str]) -> None:
+        s = self.session
+        if "snapshot" in changed and s.snapshot is not None:
+            self.drawing.show(s.snapshot)
+            if self.shown["saliency"]:
+                self.saliency.show(s.snapshot)
+        if "confusion" in changed:
+            matrix, iteration = s.confusion if s.confusion is not None else (None, None)
+            self.confusion.show(matrix, iteration)
+        if "gallery" in changed and s.gallery is not None:
+            self.confusion.show_gallery(s.gallery)
