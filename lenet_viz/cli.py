@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--checkpoint", metavar="PATH", help="resume the run saved in PATH (app or headless); its settings "
                    "replace the training options above, except --device, --threads and --data-dir (this machine's)")
     c.add_argument("--save-checkpoint", metavar="PATH", help="headless: save the run to PATH when training ends")
+    c.add_argument("--no-record", action="store_true", help="app: do not record this run (by default every run is "
+                   "recorded in the user's data folder, the oldest pruned past 2 GB, so it can be scrubbed and rewound)")
     c.add_argument("--record", metavar="PATH", help="record the run into PATH (a lenet-viz recording: scrub, rewind, "
                    "follow it live from another process); an earlier recording there is replaced, any other file refused")
     p.add_argument("--download-mnist", action="store_true", help="fetch the MNIST files into the data directory and exit")
@@ -132,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_headless(config, args, parser, checkpoint)
     from .app.main_window import run_app  # Qt only when a window is wanted
 
-    return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint, process=args.train_in == "process")
+    record = args.record or not args.no_record  # a path, True: the user's recordings folder, False: none
+    return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint, process=args.train_in == "process",
+                   record=record)
 
 
 def check_outputs(args: argparse.Namespace) -> None:

@@ -28,6 +28,7 @@ from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
 from .probe_tools import ProbeTools
+from .time_travel import TimeTravel
 from .session import Session
 from .worker import TrainingWorker
 
@@ -79,9 +80,10 @@ class Banner(QWidget):
 class MainWindow(QMainWindow):
     def __init__(
         self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None,
-        checkpoint: str | Path | None = None, process: bool | None = None,
+        checkpoint: str | Path | None = None, process: bool | None = None, record: str | Path | None = None,
     ) -> None:
-        """`process`: train in a child process (None: TRAIN_IN_PROCESS), else on a thread of this one."""
+        """`process`: train in a child process (None: TRAIN_IN_PROCESS), else on a thread of this one.
+        `record`: the recording file of this run (time travel); None records nothing."""
         super().__init__()
         self.setWindowTitle("lenet-viz — watching LeNet learn")
         self.settings = settings if settings is not None else QSettings(*SETTINGS)
@@ -126,7 +128,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status, 1)
 
         process = TRAIN_IN_PROCESS if process is None else process
-        self.worker = TrainingWorker(config=config, process=process, snapshot_interval=1 / DISPLAY_HZ, parent=self)
+        self.worker = TrainingWorker(config=config, process=process, snapshot_interval=1 / DISPLAY_HZ,
+                                     record=str(record) if record else None, parent=self)
         self.worker.snapshotReady.connect(self.refresh)
         self.worker.ready.connect(self.refresh)
         self.worker.errorOccurred.connect(lambda message: log.error("worker: %s", message))
@@ -137,6 +140,8 @@ class MainWindow(QMainWindow):
         self.form.config_applied.connect(self.worker.apply_config)
         self.form.speed_limit_changed.connect(self.worker.set_speed_limit)
         self.probe_tools = ProbeTools(self, self.worker, self.session)
+        self.time_travel = TimeTravel(self, self.worker, self.session, self.loss_panel)
+        self.docks["timeline"] = self.time_travel.dock
         self.docks.update(self.probe_tools.docks)
         for name in ("drawing", "saliency", "confusion"):  # beside the table: one click away, not in the way
             self.tabifyDockWidget(self.docks["hyperparameters"], self.docks[name])
@@ -225,14 +230,15 @@ class MainWindow(QMainWindow):
             self.gradient_panel.clear()
             self.autograd_panel.clear()
         self._show_plots(s.running and "reset" not in changed)
-        if "snapshot" in changed and s.snapshot is not None:
-            snap = s.snapshot
+        if "snapshot" in changed and s.view is not None:
+            snap = s.view  # the live run, or the past the user scrubbed to
             self.feature_panel.show(snap)
             self.filter_panel.show(snap)
             self.parameter_panel.show(snap)
             self.autograd_panel.show(snap)
             self.frames.append(now)
         self.probe_tools.refresh(changed)
+        self.time_travel.refresh(changed)
         if "config" in changed and s.config is not None:
             self.form.set_config(s.config)
         if "running" in changed:
@@ -320,13 +326,31 @@ class MainWindow(QMainWindow):
 
 def run_app(
     config: TrainConfig, *, speed_limit: float | None = None, checkpoint: str | Path | None = None, process: bool = True,
+    record: str | Path | bool = True,
 ) -> int:
-    """Open the window (paused at iteration 0, or on `checkpoint`, everything drawn) and run the event loop."""
+    """Open the window (paused at iteration 0, or on `checkpoint`, everything drawn) and run the event loop.
+    `record`: the run's recording file; True: a new one in the user's recordings folder (the oldest
+    pruned past the total budget); False: none."""
     app = QApplication.instance() or QApplication([])
     style_application(app)
-    window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process)
+    if record is True:
+        record = default_recording()
+    window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process, record=record or None)
     window.show()
     return app.exec()
+
+
+def default_recording() -> Path | None:
+    """A new recording file in the user's data folder; None (the run is not recorded) if it cannot be made."""
+    from ..training.recording_library import new_recording_path, prune
+
+    try:
+        path = new_recording_path()
+        prune(path.parent, keep=path)
+        return path
+    except OSError as exc:
+        log.warning("not recording this run: %s", exc)
+        return None
 
 
 def style_application(app: QApplication) -> None:

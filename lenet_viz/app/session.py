@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from ..training import MetricHistory, Phase, RunInfo, Snapshot, TrainConfig
 from ..training.messages import (
-    CallDone, CheckpointSaved, ConfusionReady, Diverged, Event, Failed, GalleryReady, PhaseRan, Ready, RunningChanged,
-    RunStarted, SnapshotTaken, Stats,
+    CallDone, CheckpointSaved, ConfusionReady, Diverged, Event, Failed, GalleryReady, PhaseRan, Ready, RecordingState,
+    RunningChanged, RunStarted, ScrubView, SnapshotTaken, Stats,
 )
 
 #: Seconds of history behind the it/s and samples/s figures.
@@ -28,6 +28,9 @@ RATE_WINDOW_S = 2.0
 NOTICE_S = 10.0
 #: A training process that leaves a command unanswered this long is reported in the banner.
 SILENT_S = 5.0
+
+#: Abandoned branches kept on screen as ghosts (the newest ones).
+MAX_GHOSTS = 3
 
 #: What each phase did, in the tutorial's words: shown after the phase runs.
 PHASE_STORY = {
@@ -99,12 +102,18 @@ class Session:
         self.selected_filter: int | None = None
         self.confusion: tuple | None = None  # (matrix, iteration) of the newest held-out pass
         self.gallery = None  # the examples of the confusion cell asked for last
+        self.scrubbed: Snapshot | None = None  # the past on screen (from the recording) instead of the live run
+        self.scrub_target: int | None = None
+        self.ghosts: list[MetricHistory] = []  # abandoned branches, drawn faintly behind the live curves
+        self.recording: str | None = None  # where this run is recorded
+        self.recording_problem: str | None = None
+        self._dirty: set[str] = set()
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
 
     # ------------------------------------------------------------------ events in
     def apply(self, events: list[Event], now: float) -> set[str]:
-        changed: set[str] = set()
+        changed, self._dirty = self._dirty, set()  # what the user changed since (scrub_to, ...)
         for event in events:
             if event.run < self.run:
                 continue  # a replaced run's leftovers
@@ -150,6 +159,12 @@ class Session:
 
     def _on_RunStarted(self, e: RunStarted, now: float, changed: set[str]) -> None:
         self.built = True
+        if e.cause == "branch":  # the abandoned line stays on screen, faintly
+            self.ghosts = [*self.ghosts, self.history][-MAX_GHOSTS:]
+            self.notify(f"Continuing from iteration {e.snapshot.iteration:,} as a new branch; the old line is a ghost", now)
+        elif e.cause != "opened":
+            self.ghosts = []
+        self.scrubbed = self.scrub_target = None
         self.history = e.history if e.history is not None else MetricHistory()
         self.rate.clear()
         self.info, self.diverged, self.error, self.process_lost = e.info, None, None, False
@@ -190,6 +205,17 @@ class Session:
     def _on_CallDone(self, e: CallDone, now: float, changed: set[str]) -> None:
         pass  # its future carries the result
 
+    def _on_ScrubView(self, e: ScrubView, now: float, changed: set[str]) -> None:
+        if self.scrub_target is not None:  # not if the user went back to the live run meanwhile
+            self.scrubbed = e.snapshot
+            changed.update(("snapshot", "text"))
+
+    def _on_RecordingState(self, e: RecordingState, now: float, changed: set[str]) -> None:
+        self.recording, self.recording_problem = e.path, e.problem
+        if e.problem:
+            self.notify(f"⚠ {e.problem}", now)
+        changed.add("text")
+
     def _on_ConfusionReady(self, e: ConfusionReady, now: float, changed: set[str]) -> None:
         self.confusion = (e.matrix, e.iteration)
         changed.add("confusion")
@@ -203,6 +229,20 @@ class Session:
         """A short-lived notice in the status bar ("Saved …")."""
         if text:
             self._notices.append((text, now + NOTICE_S))
+
+    @property
+    def view(self) -> Snapshot | None:
+        """The snapshot the panels show: the scrubbed past, or the live run."""
+        return self.scrubbed if self.scrubbed is not None else self.snapshot
+
+    def scrub_to(self, iteration: int | None) -> set[str]:
+        """The user moved the timeline (None: back to the live run)."""
+        self.scrub_target = iteration
+        if iteration is None and self.scrubbed is not None:
+            self.scrubbed = None
+            self._dirty |= {"snapshot", "text"}
+        self._dirty.add("text")
+        return set(self._dirty)
 
     def warn(self, text: str) -> None:
         """Something the user asked of the window failed (an unreadable image, ...): one line in the banner."""
@@ -233,6 +273,9 @@ class Session:
         if self.snapshot is None:
             return "Loading the data and building LeNet…" if self.error is None else "Nothing to train yet."
         done, it = self.phase_done, self.iteration
+        if self.scrubbed is not None:
+            return (f"Looking back at iteration {self.scrubbed.iteration:,} (from the recording); training is at "
+                    f"{it:,}. Continue from here trains on from it as a new branch; Live returns.")
         if self.opened_from is not None:
             return f"Paused at iteration {it:,}, as saved in {self.opened_from}. {KEYS}"
         if done is None:

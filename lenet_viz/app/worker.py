@@ -63,20 +63,23 @@ class TrainingWorker(QThread):
         snapshot_interval: float = 1 / 30,
         snapshot_budget: float = 0.05,
         probe_seed: int = 0,
+        record: str | None = None,
         parent: QObject | None = None,
     ) -> None:
         """Pass a `config` (the Trainer is then built where training runs, so loading data never
         freezes the GUI) or, on a thread, a prebuilt `trainer`.  `process`: train in a child
         process.  `torch_threads` is torch's intra-op thread count for training; None leaves it
         to the config's `threads` (0: torch's default).  Running snapshots come at most every
-        `snapshot_interval` s and, up to a quarter second, cost at most `snapshot_budget` of the time."""
+        `snapshot_interval` s and, up to a quarter second, cost at most `snapshot_budget` of the time.
+        `record`: write the run into this recording file (time travel), None for no recording."""
         super().__init__(parent)
         if config is not None and trainer is not None:
             raise TypeError("pass config or trainer, not both")
         if process and trainer is not None:
             raise TypeError("a prebuilt trainer cannot move to another process; pass its config")
         options = dict(torch_threads=torch_threads, snapshot_interval=snapshot_interval,
-                       snapshot_budget=snapshot_budget, probe_seed=probe_seed)
+                       snapshot_budget=snapshot_budget, probe_seed=probe_seed,
+                       record=str(Path(record).expanduser().absolute()) if record else None)
         config = config if config is not None or trainer is not None else TrainConfig()
         self.process = process
         self.transport: Transport = ProcessTransport(config, options) if process else ThreadTransport(config, trainer, options)

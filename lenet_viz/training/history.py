@@ -186,6 +186,21 @@ class MetricHistory:
         self.evals.extend(checked["evals"])
         self.version += 1
 
+    def truncated(self, iteration: int) -> "MetricHistory":
+        """A copy holding only the points up to `iteration` (a run rewound there goes on from it)."""
+        other = self.copy()
+        if other.columns:
+            keep = int(np.searchsorted(other._data[: other._n, 0], iteration, side="right"))
+            other._data[keep:] = np.nan
+            other._n = keep
+            other._pending[:] = 0
+            other._pending_count = 0
+            other._ema = float(other._data[keep - 1, 2]) if keep else None  # the smoothed loss goes on from there
+        while other.evals and other.evals[-1][0] > iteration:
+            other.evals.pop()
+        other.version += 1
+        return other
+
     def copy(self) -> "MetricHistory":
         """An independent copy (our own data: no need to validate it again)."""
         other = copy.copy(self)

@@ -28,9 +28,9 @@ from ..data import DataError
 from .config import ConfigError, TrainConfig
 from .messages import (
     ApplyConfig, Call, CallDone, CheckpointSaved, Command, ConfusionReady, Diverged, Event, Failed, GalleryReady,
-    OpenCheckpoint, Pause, PhaseRan, Play, Ready, RefreshConfusion, RequestGallery, RequestSnapshot, Reset,
-    RunningChanged, RunStarted, SaveCheckpoint, SetProbe, SetSpeed, ShowSaliency, SnapshotTaken, Stats, StepIteration,
-    StepPhase, Stop, Toggle, WatchConfusion,
+    ContinueFrom, OpenCheckpoint, Pause, PhaseRan, Play, Ready, RecordingState, RefreshConfusion, RequestGallery,
+    RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, Scrub, ScrubView, SetProbe, SetSpeed,
+    ShowSaliency, SnapshotTaken, Stats, StepIteration, StepPhase, Stop, Toggle, WatchConfusion,
 )
 from .types import Phase, RunInfo, Snapshot, StepStats
 
@@ -48,7 +48,8 @@ DOING = {
     ApplyConfig: "Applying settings", SetSpeed: "Speed limit", SetProbe: "Choosing the probe image",
     RequestSnapshot: "Snapshot", OpenCheckpoint: "Opening the checkpoint", SaveCheckpoint: "Saving the checkpoint",
     Call: "Running a task", Stop: "Stop", ShowSaliency: "Saliency", WatchConfusion: "Confusion matrix",
-    RefreshConfusion: "Confusion matrix", RequestGallery: "Confusion examples",
+    RefreshConfusion: "Confusion matrix", RequestGallery: "Confusion examples", Scrub: "Going back in time",
+    ContinueFrom: "Continuing from there",
 }
 
 
@@ -72,7 +73,7 @@ class TrainingLoop:
     def __init__(
         self, outbox: Outbox, commands: Commands, *, config: TrainConfig | None = None, trainer: Any = None,
         torch_threads: int | None = None, snapshot_interval: float = 1 / 30, snapshot_budget: float = 0.05,
-        probe_seed: int = 0,
+        probe_seed: int = 0, record: str | None = None,
     ) -> None:
         self.outbox = outbox
         self.commands = commands
@@ -89,6 +90,9 @@ class TrainingLoop:
         self._next_tick = 0.0
         self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
+        self._record_path = record
+        self.recording: Any = None  # a LoopRecording once the trainer exists (it needs torch)
+        self._recording_said: str | None = None
         self._watch_confusion = False
         self._confusion: Any = None  # a HeldOutPass in progress, and the time it has used / since it began
         self._confusion_spent = self._confusion_began = 0.0
@@ -98,6 +102,7 @@ class TrainingLoop:
             SetProbe: self._probe, RequestSnapshot: lambda _: self._publish(), OpenCheckpoint: self._open,
             SaveCheckpoint: self._save, Call: self._call, Stop: self._stop, ShowSaliency: self._saliency,
             WatchConfusion: self._watch, RefreshConfusion: self._refresh_confusion, RequestGallery: self._gallery,
+            Scrub: self._scrub, ContinueFrom: self._continue_from,
         }
 
     def run(self) -> None:
@@ -113,11 +118,22 @@ class TrainingLoop:
                 import torch
 
                 torch.set_num_threads(threads)
+            from .loop_recording import LoopRecording
+
+            self.recording = LoopRecording(self._record_path)
+            self.recording.start(self.trainer)
             self._publish()
         except Exception as exc:  # noqa: BLE001 - reported to the user, the loop ends cleanly
             self._fail("Starting training", exc)
             return
         self._emit(Ready(self.run_id, RunInfo.of(self.trainer)))
+        self._say_recording()
+        try:
+            self._serve()
+        finally:
+            self.recording.close()
+
+    def _serve(self) -> None:
         commands = self.commands
         while not self.stopped:
             if not self.running:
@@ -233,6 +249,22 @@ class TrainingLoop:
     def _gallery(self, command: RequestGallery) -> None:
         self._emit(GalleryReady(self.run_id, self._t.gallery(command.true, command.predicted)))
 
+    def _scrub(self, command: Scrub) -> None:
+        snapshot = self.recording.observe(self._t, command.iteration, command.exact)
+        self._emit(ScrubView(self.run_id, command.iteration, snapshot))
+
+    def _continue_from(self, command: ContinueFrom) -> None:
+        self._set_running(False)
+        self.trainer = self.recording.rewound(self._t, command.iteration)
+        self._restarted("branch", history=self._t.history.copy())
+
+    def _say_recording(self) -> None:
+        problem = self.recording.status()
+        if problem != self._recording_said or self._recording_said is None:
+            self._recording_said = problem or ""
+            path = self.recording.path if self.recording.on else None
+            self._emit(RecordingState(self.run_id, path, problem))
+
     def _start_confusion(self) -> None:
         self._confusion = self._t.confusion_pass()
         self._confusion_spent, self._confusion_began = 0.0, time.perf_counter()
@@ -283,6 +315,8 @@ class TrainingLoop:
     def _finished(self, stats: StepStats, publish: bool = True) -> None:
         """An iteration completed: hand over its stats; stop on NaN/Inf so the user sees it."""
         self._emit(Stats(self.run_id, stats))
+        if self.recording.recorder is not None and self.recording.recorder.stopped:
+            self._say_recording()
         if self._watch_confusion and stats.eval_accuracy is not None and self._confusion is None:
             self._start_confusion()
         if stats.diverged:
@@ -305,6 +339,8 @@ class TrainingLoop:
 
     def _restarted(self, cause: str, **extra: Any) -> None:
         self.run_id += 1
+        if cause != "branch":  # a branch was recorded as one by the rewind
+            self.recording.restarted(self._t, "load" if cause == "opened" else cause)
         self._confusion = None  # a pass over weights that are gone
         self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config, **extra))
         if self._watch_confusion:

@@ -123,6 +123,23 @@ class SaveCheckpoint(Command):
 
 
 @dataclass(frozen=True)
+class Scrub(Command):
+    """Show the run as it was after iteration k (from the recording; the live run is untouched):
+    answered by `ScrubView`.  `exact` False: the nearest state already known (while dragging)."""
+
+    iteration: int
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class ContinueFrom(Command):
+    """Rewind to iteration k of the recording and train on from there, as a new branch (the
+    abandoned one stays in the recording, and on screen as a ghost): answered by `RunStarted(cause="branch")`."""
+
+    iteration: int
+
+
+@dataclass(frozen=True)
 class Call(Command):
     """Run `fn(trainer)` where training runs (a module-level function or a partial of one: it
     must pickle); answered by `CallDone` with the same token."""
@@ -238,6 +255,22 @@ class ConfusionReady(Event):
 class GalleryReady(Event):
     run: int
     gallery: Any  # training.confusion.Gallery
+
+
+@dataclass(frozen=True)
+class ScrubView(Event):
+    run: int
+    iteration: int  # asked for; the snapshot's own iteration says what it shows (a preview may be earlier)
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class RecordingState(Event):
+    """Where the run is recorded, or why it is not (any more): `path` None when off, `problem` set when it stopped."""
+
+    run: int
+    path: str | None
+    problem: str | None = None
 
 
 #: Commands answered by an event carrying their token (the worker's futures wait for these).

@@ -292,6 +292,11 @@ class Trainer:
         else:
             self._probe_image = probe_tensor(probe)
 
+    @property
+    def probe(self) -> int | np.ndarray:
+        """The probe in a form `set_probe` takes again: the held-out index, or the user's image."""
+        return self.probe_index if self._probe_image is None else self._probe_image.cpu().numpy()
+
     def _probe_input(self) -> torch.Tensor:
         """The probe as the network is fed it: (1, 32, 32), standardized, on the device."""
         if self._probe_image is None:

@@ -1,0 +1,90 @@
+"""The training loop's recording: every run written to one file, and time travel over it.
+
+Lives where training runs (it needs torch).  The loop owns one `LoopRecording`; it starts with
+the trainer, follows its restarts, answers `Scrub` with a snapshot of the past (replayed on a
+scratch trainer: the live run is untouched) and `ContinueFrom` with a trainer rewound to that
+iteration, recorded as a new branch.  A recording that cannot be written never stops training:
+it turns off with one line (`problem`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .recorder import Recorder
+from .recording import Recording
+from .recording_store import RecordingError
+
+log = logging.getLogger(__name__)
+
+
+class LoopRecording:
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.recorder: Recorder | None = None
+        self.problem: str | None = None
+        self._reader: Recording | None = None
+
+    @property
+    def on(self) -> bool:
+        return self.recorder is not None and not self.recorder.stopped
+
+    def start(self, trainer: Any) -> None:
+        if self.path is None:
+            return
+        try:
+            self.recorder = Recorder(self.path, trainer)
+        except (RecordingError, OSError, ValueError) as exc:
+            self.problem = f"recording is off: {exc}"
+            log.warning(self.problem)
+
+    def status(self) -> str | None:
+        """Why the recording stopped, if it did."""
+        if self.recorder is not None and self.recorder.stopped:
+            return self.recorder.stopped
+        return self.problem
+
+    def restarted(self, trainer: Any, kind: str) -> None:
+        if self.on:
+            self.recorder.restart(kind, trainer=trainer)  # type: ignore[union-attr]
+
+    def event(self, kind: str, detail: Any = None) -> None:
+        if self.on:
+            self.recorder.on_event(kind, detail)  # type: ignore[union-attr]
+
+    def reader(self) -> Recording:
+        if not self.on:
+            raise RecordingError(self.status() or "this run is not being recorded (start lenet-viz with --record PATH)")
+        self.recorder.flush()  # type: ignore[union-attr]  # what the past needs is on disk
+        if self._reader is None:
+            self._reader = Recording.open(self.path)  # type: ignore[arg-type]
+        return self._reader
+
+    def observe(self, trainer: Any, k: int, exact: bool) -> Any:
+        return self.reader().observe(k, probe_index=trainer.probe_index, exact=exact, dataset=trainer.dataset)
+
+    def rewound(self, trainer: Any, k: int) -> Any:
+        """A trainer in the state after iteration k of the line being recorded, with the live settings
+        that can change mid-run (lr, momentum, ...), its probe and its history up to k; recorded as a new branch."""
+        if not 0 <= k <= trainer.iteration:
+            raise RecordingError(f"cannot continue from iteration {k}: the run is at iteration {trainer.iteration}")
+        new = self.reader().trainer_at(k, dataset=trainer.dataset)
+        live = trainer.config
+        if not live.needs_new_data(new.config) and live.seed == new.config.seed:
+            new.apply_config(new.config.replace(**{f: getattr(live, f) for f in LIVE_SETTINGS}))
+        new.set_probe(trainer.probe_index)
+        new.set_probe(trainer.probe)  # the user's drawing, if that is the probe
+        new.history = trainer.history.truncated(k)
+        self.recorder.branch(k, trainer=new)  # type: ignore[union-attr]
+        return new
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        if self._reader is not None:
+            self._reader.close()
+
+
+#: Settings a branch takes from the live run (the user may have changed them before "Continue from here").
+LIVE_SETTINGS = ("lr", "momentum", "batch_size", "optimizer", "loss", "update")

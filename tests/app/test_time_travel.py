@@ -1,0 +1,78 @@
+"""Time travel in the real window (issue #13): the run is recorded, the timeline shows the past exactly,
+"Continue from here" rewinds into a new branch and the abandoned line stays as a ghost."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PySide6.QtCore import QSettings, Qt
+
+from app_driver import FAST, LONG
+from lenet_viz.app.main_window import MainWindow
+from lenet_viz.training import Recording, TrainConfig, Trainer
+
+CONFIG = TrainConfig(**{**FAST, "dataset": "digits", "eval_every": 0})
+
+
+def recorded_window(qtbot, tmp_path, record=True) -> MainWindow:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(CONFIG, settings=settings, record=tmp_path / "run.lvz" if record else None)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.session.info is not None, timeout=LONG)
+    return w
+
+
+def steps(qtbot, w: MainWindow, n: int) -> None:
+    target = w.session.iteration + n
+    for _ in range(n):
+        qtbot.keyClick(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: w.session.iteration == target and w.snapshot.iteration == target, timeout=LONG)
+
+
+def reference_losses(n: int) -> tuple[list[float], Trainer]:
+    torch.set_num_threads(1)
+    t = Trainer(CONFIG)
+    return [t.step().loss for _ in range(n)], t
+
+
+def test_scrubbing_shows_the_exact_past_while_the_run_stays_where_it_is(qtbot, tmp_path):
+    w = recorded_window(qtbot, tmp_path)
+    assert w.session.recording == str(tmp_path / "run.lvz")
+    steps(qtbot, w, 30)
+    w.time_travel.timeline.set_iteration(10)
+    w.time_travel.scrub(10, exact=True)
+    qtbot.waitUntil(lambda: w.session.scrubbed is not None and w.session.scrubbed.iteration == 10, timeout=LONG)
+    _, ref = reference_losses(10)
+    shown = w.filter_panel.mosaic.item.image  # what the filter inspector draws now
+    assert shown is not None
+    np.testing.assert_array_equal(w.session.view.conv1_weight, ref.model.conv1.weight.detach().numpy())
+    assert "Looking back at iteration 10" in w.phase_strip.story.text() and w.session.iteration == 30
+    assert w.time_travel.line.isVisible() and w.time_travel.line.value() == 10
+    w.time_travel.live()
+    w.refresh()
+    assert w.session.view.iteration == 30 and not w.time_travel.line.isVisible()
+
+
+def test_continue_from_here_branches_exactly_and_leaves_a_ghost(qtbot, tmp_path):
+    w = recorded_window(qtbot, tmp_path)
+    steps(qtbot, w, 30)
+    original = w.history.column("loss").copy()
+    w.time_travel.continue_from(10)
+    qtbot.waitUntil(lambda: w.session.iteration == 10 and len(w.session.ghosts) == 1, timeout=LONG)
+    assert len(w.history) == 10 and "new branch" in w.notice.text()
+    ghost_x, ghost_y = w.time_travel.ghost_curves[0].getData()
+    assert ghost_x[-1] == 30 and len(ghost_y) == 30
+    steps(qtbot, w, 5)
+    np.testing.assert_array_equal(w.history.column("loss"), original[:15])  # bit for bit: same settings, same run
+    with Recording.open(tmp_path / "run.lvz") as rec:
+        assert len(rec.branches()) == 2
+
+
+def test_an_unrecorded_run_says_so_instead_of_pretending(qtbot, tmp_path):
+    w = recorded_window(qtbot, tmp_path, record=False)
+    steps(qtbot, w, 3)
+    w.time_travel.scrub(1)
+    w.refresh()
+    assert w.banner.isVisible() and "not recorded" in w.banner.text.text()
+    assert w.session.view.iteration == 3
