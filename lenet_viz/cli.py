@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import IO, NoReturn, Sequence
 
 from . import __version__
+from .training.bugs import BUGS
 from .training.config import DATASETS, DEVICES, ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
-from .training.types import StepStats
+from .training.types import RELU_LAYERS, StepStats
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice headless, 1 in the app)")
     g.add_argument("--eval-every", type=int, default=d.eval_every, metavar="N", help="held-out evaluation every N iterations (0 = never)")
     g.add_argument("--eval-samples", type=int, default=d.eval_samples, metavar="N", help="held-out images per periodic evaluation")
+    g.add_argument("--bug", action="append", choices=BUGS, metavar="NAME", help="switch on a bug of the lab "
+                   f"(repeatable): {', '.join(BUGS)}")
     h = p.add_argument_group("headless")
     h.add_argument("--headless", action="store_true", help="train without a window")
     h.add_argument("--steps", type=_positive_int, metavar="N", help="iterations to train (default: one epoch)")
@@ -80,6 +83,7 @@ def config_from_args(args: argparse.Namespace, *, app: bool) -> TrainConfig:
         lr=args.lr, momentum=args.momentum, batch_size=args.batch_size, optimizer=args.optimizer,
         loss=args.loss, update=args.update, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
         device=args.device, threads=threads, eval_every=args.eval_every, eval_samples=args.eval_samples,
+        bugs=frozenset(args.bug or ()),
     )
 
 
@@ -182,12 +186,17 @@ def run_headless(
 
 
 def _train(trainer, steps: int, metrics: IO[str] | None, say) -> int:  # noqa: ANN001
+    from .training.health import flag_changes
     writer = None
     every = max(1, steps // 20)
     first, end = trainer.iteration, trainer.iteration + steps  # a resumed run counts on from its checkpoint
     start = time.perf_counter()
+    flags: tuple = ()
     for _ in range(steps):
         stats = trainer.step()
+        for line in flag_changes(flags, stats.flags, stats.iteration):  # once when raised, once when cleared
+            print(f"lenet-viz: {line}", file=sys.stderr, flush=True)
+        flags = stats.flags
         if metrics is not None:
             if writer is None:
                 writer = csv.writer(metrics)
@@ -196,7 +205,7 @@ def _train(trainer, steps: int, metrics: IO[str] | None, say) -> int:  # noqa: A
         if stats.diverged:
             print(
                 f"lenet-viz: training diverged at iteration {stats.iteration}: loss is {stats.loss} "
-                f"(lr {stats.lr}). Try a smaller --lr, e.g. {stats.lr / 10:g}.",
+                f"(lr {stats.lr}). " + ("Try without --bug lr_x100." if "lr_x100" in stats.bugs else f"Try a smaller --lr, e.g. {stats.lr / 10:g}."),
                 file=sys.stderr,
             )
             return EXIT_DIVERGED
@@ -216,6 +225,7 @@ def csv_header(stats: StepStats) -> list[str]:
         + [f"grad_norm/{k}" for k in stats.grad_norms]
         + [f"weight_norm/{k}" for k in stats.weight_norms]
         + [f"update_ratio/{k}" for k in stats.update_ratios]
+        + [f"dead_relu/{k}" for k in RELU_LAYERS] + ["flags"]
     )
 
 
@@ -224,6 +234,7 @@ def csv_row(stats: StepStats) -> list:
         [stats.iteration, stats.epoch, stats.loss, stats.accuracy,
          "" if stats.eval_accuracy is None else stats.eval_accuracy, stats.lr, stats.samples_seen]
         + list(stats.grad_norms.values()) + list(stats.weight_norms.values()) + list(stats.update_ratios.values())
+        + [stats.dead_relu.get(k, "") for k in RELU_LAYERS] + [";".join(f.name for f in stats.flags)]
     )
 
 

@@ -8,6 +8,7 @@ is None after ZERO_GRAD, populated after BACKWARD; weights move only in UPDATE).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import torch
@@ -15,9 +16,14 @@ import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
 from ..model import LAYERS, LeNet
+from . import lab
 from .config import LIVE_FIELDS, ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
+from .distributions import DistributionHistory
+from .health import HealthMonitor
+from .histograms import Histograms
 from .history import MetricHistory
 from .probes import activations, autograd_chain, to_numpy
+from .watch import ForwardWatch
 from .types import ParamRow, Phase, Snapshot, StepStats
 
 
@@ -44,6 +50,7 @@ class Trainer:
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir, seed=config.seed)
         self._load_tensors()
         self.history = MetricHistory()
+        self.distributions = DistributionHistory()  # histograms over time (lab: training/distributions.py)
         self.probe_index = 0
         self._pending: TrainConfig | None = None
         self.reset()
@@ -52,10 +59,23 @@ class Trainer:
     def _load_tensors(self) -> None:
         ds, dev = self.dataset, self.device
         self._train_x = ds.train_images.to(dev)
-        self._train_y = ds.train_labels.to(dev)
         self._test_x = ds.test_images.to(dev)
         self._test_y = ds.test_labels.to(dev)
-        self._train_t = ds.train_targets.to(dev) if ds.train_targets is not None else None
+        self._load_labels()
+
+    def _load_labels(self) -> None:
+        labels, targets = lab.training_labels(self.dataset, self.config)  # shuffled_labels permutes them
+        self._train_y = labels.to(self.device)
+        self._train_t = targets.to(self.device) if targets is not None else None
+
+    def _fed(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as the network receives them: raw 0-255 pixels under the raw_pixels bug."""
+        return lab.raw_pixels(images, self.dataset) if "raw_pixels" in self.config.bugs else images
+
+    @property
+    def effective_lr(self) -> float:
+        """The learning rate in use: config.lr, times 100 while the lr_x100 bug is on."""
+        return lab.effective_lr(self.config)
 
     def reset(self) -> None:
         """Re-initialize weights, optimizer and data order from the seed; clears the history."""
@@ -69,6 +89,9 @@ class Trainer:
         self._runners = {phase: getattr(self, f"_run_{phase.value}") for phase in Phase}
         self._layer_slices = [[i for i, n in enumerate(self._names) if n.split(".")[0] == layer] for layer in LAYERS]
         self.optimizer = self._make_optimizer()
+        self._histograms = Histograms(self.model, seed=self.config.seed)  # edges are chosen anew: re-bins
+        self._watch = ForwardWatch(self.model, self._histograms)  # dead ReLUs, activation histograms
+        self.health = HealthMonitor()
         self._gen = torch.Generator().manual_seed(self.config.seed)
         self._epoch, self._cursor = 0, 0
         self._perm = torch.randperm(len(self._train_y), generator=self._gen)
@@ -88,12 +111,13 @@ class Trainer:
         self._diverged_now = False
         self._has_update = False  # self._before holds minus the last update once one happened
         self.history.clear()
+        self.distributions.clear()
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.config
         if c.optimizer is OptimizerKind.ADAM:
-            return torch.optim.Adam(self._params, lr=c.lr)
-        return torch.optim.SGD(self._params, lr=c.lr, momentum=c.momentum)
+            return torch.optim.Adam(self._params, lr=lab.effective_lr(c))
+        return torch.optim.SGD(self._params, lr=lab.effective_lr(c), momentum=c.momentum)
 
     def apply_config(self, config: TrainConfig) -> bool:
         """Adopt new settings.  Returns True if that re-initialized training (seed, data or device changed).
@@ -128,11 +152,13 @@ class Trainer:
         if new is None:
             return
         self.config = new
+        if "shuffled_labels" in new.bugs ^ old.bugs:
+            self._load_labels()
         if new.optimizer is not old.optimizer:
             self.optimizer = self._make_optimizer()
         else:
             for group in self.optimizer.param_groups:
-                group["lr"] = new.lr
+                group["lr"] = lab.effective_lr(new)
                 if "momentum" in group:
                     group["momentum"] = new.momentum
 
@@ -154,21 +180,29 @@ class Trainer:
 
     def _run_zero_grad(self) -> None:
         self._adopt_pending()
-        self.optimizer.zero_grad(set_to_none=True)
+        if not (self.config.bugs and "skip_zero_grad" in self.config.bugs):  # the bug: .grad accumulates
+            self.optimizer.zero_grad(set_to_none=True)
         self._diverged_now = False
 
     def _run_forward(self) -> None:
         self._batch = self._next_batch()
-        self._output = self.model(self._batch[0])
+        every, upcoming = self.config.histogram_every, self.iteration + 1
+        self._watch.sampling = every > 0 and (upcoming == 1 or upcoming % every == 0)
+        self._watch.recording = True  # only this forward: probes and evaluation are not the batch
+        try:
+            self._output = self.model(self._batch[0])
+        finally:
+            self._watch.recording = False
 
     def _run_loss(self) -> None:
         assert self._output is not None and self._batch is not None
         out, y = self._output, self._batch[1]
+        scores = lab.loss_input(out, self.config) if self.config.bugs else out  # double_softmax
         if self.config.loss is LossKind.MSE:
             target = self._batch_targets if self._batch_targets is not None else F.one_hot(y, 10).to(out.dtype)
-            self._loss = F.mse_loss(out, target)
+            self._loss = F.mse_loss(scores, target)
         else:
-            self._loss = F.cross_entropy(out, y)
+            self._loss = F.cross_entropy(scores, y)
         self._accuracy = (out.detach().argmax(1) == y).float().mean()
         self._loss_value = self._loss.item()
         self._diverged_now = not math.isfinite(self._loss_value)
@@ -182,11 +216,14 @@ class Trainer:
         assert self._loss_value is not None and self._accuracy is not None
         grads = [p.grad for p in self._params]
         weights, before, n = self._weights, self._before, len(self._weights)
+        peaks = self._watch.peaks()  # per ReLU unit: its largest input in this batch (dead if <= 0)
+        tail = [self._accuracy.reshape(1)] + ([] if peaks is None else [peaks])
         if any(g is None for g in grads):
-            first = [math.nan] * n + [self._accuracy.item()]
-        else:  # one host read for the gradient norms and the batch accuracy
-            first = torch.stack([*torch._foreach_norm(grads), self._accuracy]).tolist()
+            first = [math.nan] * n + torch.cat(tail).tolist()
+        else:  # one host read for the gradient norms, the batch accuracy and the ReLU peaks
+            first = torch.cat([torch.stack(torch._foreach_norm(grads)), *tail]).tolist()
         gnorms, accuracy = first[:n], first[n]
+        dead_relu = self._watch.dead_relu(first[n + 1 :]) if peaks is not None else {}
         self._diverged_now = self._diverged_now or not all(math.isfinite(g) for g in gnorms)
         if self._diverged_now:  # skip the update: the weights stay finite, the user can go on
             ratios = {layer: math.nan for layer in LAYERS}
@@ -195,7 +232,7 @@ class Trainer:
             torch._foreach_copy_(before, weights)  # reused buffers: no allocation per iteration
             if self.config.update is UpdateMode.MANUAL:
                 for p in self._params:  # the tutorial, verbatim
-                    p.data.sub_(p.grad.data * self.config.lr)
+                    p.data.sub_(p.grad.data * self.effective_lr)
             else:
                 self.optimizer.step()
             torch._foreach_sub_(before, weights)  # `before` now holds minus this update
@@ -212,7 +249,7 @@ class Trainer:
         if self.config.eval_every and self.iteration % self.config.eval_every == 0 and not self._diverged_now:
             eval_acc = self.evaluate(self.config.eval_samples)
             self.history.add_eval(self.iteration, eval_acc)
-        self.last_stats = StepStats(
+        stats = StepStats(
             iteration=self.iteration,
             epoch=self._batch_epoch,
             loss=self._loss_value,
@@ -220,12 +257,25 @@ class Trainer:
             grad_norms=dict(zip(self._names, gnorms)),
             weight_norms=dict(zip(self._names, wnorms)),
             update_ratios=ratios,
-            lr=self.config.lr,
+            lr=self.effective_lr,
             samples_seen=self.samples_seen,
             eval_accuracy=eval_acc,
             diverged=self._diverged_now,
+            dead_relu=dead_relu,
+            bugs=self.config.bugs,
         )
+        self.last_stats = self._observe(stats)
         self.history.append(self.last_stats)
+
+    def _observe(self, stats: StepStats) -> StepStats:
+        """Health flags, and on sampled iterations the histograms, added to an iteration's stats."""
+        flags = self.health.check(stats, cross_entropy=self.config.loss is LossKind.CROSS_ENTROPY)
+        sample = None
+        if self._watch.sampling and not stats.diverged:
+            sample = self._histograms.sample(stats.iteration, self._watch.activation_counts)
+            self.distributions.append(sample)
+        self._watch.activation_counts = {}
+        return dataclasses.replace(stats, flags=flags, histograms=sample) if flags or sample else stats
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(self._train_y)
@@ -239,7 +289,8 @@ class Trainer:
         self._batch_epoch = self._epoch
         self.samples_seen += len(idx)
         self._batch_targets = self._train_t[idx] if self._train_t is not None else None
-        return self._train_x[idx], self._train_y[idx]
+        x = self._train_x[idx]
+        return (self._fed(x) if self.config.bugs else x), self._train_y[idx]
 
     # ----------------------------------------------------------- observation
     def _conv1_update(self) -> torch.Tensor | None:
@@ -269,13 +320,13 @@ class Trainer:
         correct = 0
         for start in range(0, n, 1000):
             stop = min(start + 1000, n)
-            pred = self.model(self._test_x[start:stop]).argmax(1)
+            pred = self.model(self._fed(self._test_x[start:stop])).argmax(1)
             correct += int((pred == self._test_y[start:stop]).sum())
         return correct / n if n else math.nan
 
     def snapshot(self) -> Snapshot:
         """Everything a user can look at right now, as copies safe to hand to another thread."""
-        image = self._test_x[self.probe_index]
+        image = self._fed(self._test_x[self.probe_index])
         acts = activations(self.model, image)
         c1 = self.model.conv1
         rows = tuple(
@@ -306,7 +357,8 @@ class Trainer:
             params=rows,
             autograd=None if self._loss is None else autograd_chain(self._loss, self._name_of),
             loss=self._loss_value,
-            lr=self.config.lr,
+            lr=self.effective_lr,
+            dead_units=self._watch.dead_units(),
         )
 
     # ------------------------------------------------------------ checkpoints
