@@ -62,6 +62,7 @@ class Histograms:
 
     def activation(self, layer: str, output: torch.Tensor) -> torch.Tensor:
         """Counts of a layer's output for a batch, post-ReLU except the logits (a forward hook calls it)."""
+        self.edges()  # first sample: the weights' edges come from the weights before its update
         values = self._sample(output)
         return self._log_counts("activation", values if layer in RELU_FREE else values.relu())
 
