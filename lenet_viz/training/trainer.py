@@ -216,14 +216,14 @@ class Trainer:
         assert self._loss_value is not None and self._accuracy is not None
         grads = [p.grad for p in self._params]
         weights, before, n = self._weights, self._before, len(self._weights)
-        peaks = self._watch.peaks()  # per ReLU unit: its largest input in this batch (dead if <= 0)
-        tail = [self._accuracy.reshape(1)] + ([] if peaks is None else [peaks])
+        dead = self._watch.dead_counts()  # dead ReLU units per layer in this batch
+        tail = [self._accuracy.reshape(1)] + ([] if dead is None else [dead])
         if any(g is None for g in grads):
             first = [math.nan] * n + torch.cat(tail).tolist()
-        else:  # one host read for the gradient norms, the batch accuracy and the ReLU peaks
+        else:  # one host read for the gradient norms, the batch accuracy and the dead ReLU counts
             first = torch.cat([torch.stack(torch._foreach_norm(grads)), *tail]).tolist()
         gnorms, accuracy = first[:n], first[n]
-        dead_relu = self._watch.dead_relu(first[n + 1 :]) if peaks is not None else {}
+        dead_relu = self._watch.dead_relu(first[n + 1 :]) if dead is not None else {}
         self._diverged_now = self._diverged_now or not all(math.isfinite(g) for g in gnorms)
         if self._diverged_now:  # skip the update: the weights stay finite, the user can go on
             ratios = {layer: math.nan for layer in LAYERS}
