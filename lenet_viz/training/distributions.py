@@ -18,12 +18,7 @@ import numpy as np
 
 from .types import HistogramSample
 
-#: What the value axis of each kind shows (the edges' units).
-AXIS_LABELS: dict[str, str] = {
-    "weight": "weight value",
-    "grad": "log10 |gradient|",
-    "activation": "log10 |activation|",
-}
+#: Kinds binned by log10 of the magnitude (training/histograms.py says why).
 LOG_KINDS = ("grad", "activation")
 
 
@@ -36,6 +31,7 @@ class Distribution:
     iterations: np.ndarray  # (T,) int64, the last iteration of each column
     counts: np.ndarray  # (T, bins) float32, mean count per bin over the column's samples
     edges: np.ndarray  # (bins + 1,) in axis units (log10 |value| for LOG_KINDS)
+    stride: int = 1  # histograms averaged into each column (1: every column is one iteration's)
 
     @property
     def log_magnitude(self) -> bool:
@@ -119,7 +115,7 @@ class DistributionHistory:
         if self._waiting:  # the newest samples, before they make a full column: shown at once
             counts = np.concatenate([counts, (self._sum[k] / self._waiting)[None].astype(np.float32)])
             iterations = np.append(iterations, self._last)
-        return Distribution(kind, layer, iterations.copy(), counts.copy(), self.edges[k].copy())
+        return Distribution(kind, layer, iterations.copy(), counts.copy(), self.edges[k].copy(), self.stride)
 
     def clear(self) -> None:
         version = self.version
