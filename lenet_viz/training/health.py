@@ -39,7 +39,10 @@ class Rule:
     def format(self, value: float) -> str:
         if self.unit == "fraction":
             return f"{value:.0%}"
-        return f"{100 * 10**value:.3g}%" if self.unit == "percent" else f"{10**value:.2g}"
+        if self.unit == "percent":
+            return f"{100 * 10**value:.3g}%"
+        x = 10**value
+        return f"{x:.3g}" if 1e-3 <= x < 1e4 else f"{x:.1e}"
 
     def hot(self, value: float, raised: bool) -> bool:
         limit = self.clear_at if raised else self.raise_at
@@ -64,7 +67,7 @@ RULES: tuple[Rule, ...] = (
          "Raise the learning rate, or look for vanishing gradients and dead ReLUs.",
          "ratio", -5.0, -4.0, above=False),
     Rule("dead_relus", "Dead ReLUs",
-         "{value} of the units of {layers} output zero for every image of the batch: they no longer learn.",
+         "Up to {value} of the units of {layers} output zero for every image of the batch: they no longer learn.",
          "Lower the learning rate and normalize the input; dead units rarely come back, so press Reset.",
          "dead", 0.5, 0.3, unit="fraction"),
 )
@@ -88,6 +91,7 @@ class HealthMonitor:
     def reset(self) -> None:
         self._ema: dict[tuple[str, str], float] = {}
         self._raised: dict[str, HealthFlag] = {}
+        self._worst: dict[str, float] = {}  # the value each raised flag's text states
 
     def check(self, stats: StepStats, cross_entropy: bool = True) -> tuple[HealthFlag, ...]:
         values = self._smooth(stats)
@@ -97,9 +101,14 @@ class HealthMonitor:
                       and rule.hot(layer_value, raised is not None)]
             if not layers:
                 self._raised.pop(rule.name, None)
-            elif raised is None or raised.layers != tuple(layers):
-                worst = (max if rule.above else min)(values[(rule.quantity, layer)] for layer in layers)
+                continue
+            worst = (max if rule.above else min)(values[(rule.quantity, layer)] for layer in layers)
+            # Re-word a raised flag only when its layers change or its number moved a lot (2x, or 10 points
+            # of dead units), so the text stays true without changing every iteration.
+            moved = raised is not None and abs(worst - self._worst[rule.name]) > (0.1 if rule.unit == "fraction" else 0.3)
+            if raised is None or moved or raised.layers != tuple(layers):
                 self._raised[rule.name] = self._flag(rule, layers, worst, raised.since if raised else stats.iteration)
+                self._worst[rule.name] = worst
         self._initial_loss(stats, cross_entropy)
         return tuple(self._raised[name] for name in ORDER if name in self._raised)
 

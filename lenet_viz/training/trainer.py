@@ -216,11 +216,11 @@ class Trainer:
         assert self._loss_value is not None and self._accuracy is not None
         grads = [p.grad for p in self._params]
         weights, before, n = self._weights, self._before, len(self._weights)
-        dead = self._watch.dead_counts()  # dead ReLU units per layer in this batch
+        dead = self._watch.dead_sums()  # each ReLU unit's output summed over the batch: 0 if dead
         tail = [self._accuracy.reshape(1)] + ([] if dead is None else [dead])
         if any(g is None for g in grads):
             first = [math.nan] * n + torch.cat(tail).tolist()
-        else:  # one host read for the gradient norms, the batch accuracy and the dead ReLU counts
+        else:  # one host read for the gradient norms, the batch accuracy and the ReLU sums
             first = torch.cat([torch.stack(torch._foreach_norm(grads)), *tail]).tolist()
         gnorms, accuracy = first[:n], first[n]
         dead_relu = self._watch.dead_relu(first[n + 1 :]) if dead is not None else {}

@@ -5,8 +5,8 @@ batch at every position (a channel of conv1/conv2, a neuron of fc1/fc2).  Each i
 the input of the layer after it, which is that ReLU's output, max-pooled for the conv layers:
 a 2x2 max-pool of values >= 0 tiling the map exactly is zero only where all four are, so a
 channel is dead iff its pooled map is all zero, and the pooled maps are 4x smaller to scan.
-One max-reduction per layer (~0.1 ms an iteration for a batch of 64 on one CPU thread), read
-with the iteration's other numbers in one host transfer.  On sampled iterations, also each
+One sum per layer, read with the iteration's other numbers in one host transfer and counted
+on the host (~1-2 % of an iteration, measured: see the README's "Break it").  On sampled iterations, also each
 layer's activation histogram, from its output.
 
 Only the trainer's FORWARD phase is watched (`recording`): the probe image of a snapshot and
@@ -36,14 +36,10 @@ class ForwardWatch:
         self.sampling = False
         self.histograms = histograms
         self.activation_counts: dict[str, torch.Tensor] = {}
-        self._peaks: dict[str, torch.Tensor] = {}
-        self._last: torch.Tensor | None = None  # the last batch's peaks, for dead_units()
+        self._sums: dict[str, torch.Tensor] = {}
+        self._last: list[float] | None = None  # the last batch's sums per unit, for dead_units()
         self.sizes = [getattr(model, layer).weight.shape[0] for layer in RELU_LAYERS]  # channels / neurons
-        # Sums a 0/1 "dead" vector into one count per layer with one small matmul, so the host reads 4 numbers.
-        bounds = np.cumsum([0, *self.sizes])
-        self._per_layer = torch.zeros(bounds[-1], len(self.sizes), device=next(model.parameters()).device)
-        for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-            self._per_layer[a:b, j] = 1.0
+        self._units = dict(zip(RELU_LAYERS, self.sizes))
         self._handles = [getattr(model, layer).register_forward_hook(partial(self._hook, layer)) for layer in LAYERS]
 
     def _hook(self, layer: str, _module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -51,32 +47,40 @@ class ForwardWatch:
             return
         relu = _FED_BY.get(layer)
         if relu is not None:  # this layer's input is `relu`'s output (pooled for conv): (batch, units, ...) >= 0
+            # Values >= 0 sum to 0 only if all are 0: a sum (the cheapest reduction) tells a dead unit.
             fed = inputs[0].detach()
             if fed.dim() == 4:
-                self._peaks[relu] = fed.amax(dim=(0, 2, 3))
-            else:  # batch first: one long contiguous reduction, then the short per-unit one (4x faster)
-                self._peaks[relu] = fed.amax(0).reshape(self.sizes[RELU_LAYERS.index(relu)], -1).amax(1)
+                self._sums[relu] = fed.sum(dim=(0, 2, 3))
+            elif fed.shape[1] == self._units[relu]:
+                self._sums[relu] = fed.sum(0)
+            else:  # fc1's input: conv2's 16 pooled 5x5 maps, flattened
+                self._sums[relu] = fed.sum(0).reshape(self._units[relu], -1).sum(1)
         if self.sampling:
             self.activation_counts[layer] = self.histograms.activation(layer, output.detach())
 
-    def dead_counts(self) -> torch.Tensor | None:
-        """Dead units per layer in the last batch (a float tensor of 4, for the host read); None before a forward."""
-        if len(self._peaks) < len(RELU_LAYERS):
+    def dead_sums(self) -> torch.Tensor | None:
+        """Every ReLU unit's output summed over the last batch, concatenated (for the iteration's one
+        host read); None before a forward.  Counting on the host is cheaper than 3 more tiny kernels."""
+        if len(self._sums) < len(RELU_LAYERS):
             return None
-        self._last = torch.cat([self._peaks[layer] for layer in RELU_LAYERS])
-        return (self._last <= 0).float() @ self._per_layer  # NaN peaks count as alive
+        return torch.cat([self._sums[layer] for layer in RELU_LAYERS])
 
-    def dead_relu(self, counts: list[float]) -> dict[str, float]:
-        """Fraction of dead units per layer, from `dead_counts()` read back as floats."""
-        return {layer: count / size for layer, count, size in zip(RELU_LAYERS, counts, self.sizes)}
+    def dead_relu(self, sums: list[float]) -> dict[str, float]:
+        """Fraction of dead units per layer, from `dead_sums()` read back as floats (NaN counts as alive)."""
+        self._last = sums
+        out, start = {}, 0
+        for layer, size in zip(RELU_LAYERS, self.sizes):
+            out[layer] = sum(v <= 0 for v in sums[start : start + size]) / size
+            start += size
+        return out
 
     def dead_units(self) -> dict[str, np.ndarray]:
         """Per layer, True for each dead unit of the last batch: fresh arrays (empty before the first)."""
         if self._last is None:
             return {}
-        dead = (self._last <= 0).cpu().numpy()
+        dead = np.asarray(self._last) <= 0
         bounds = np.cumsum([0, *self.sizes])
-        return {layer: dead[a:b].copy() for layer, a, b in zip(RELU_LAYERS, bounds[:-1], bounds[1:])}
+        return {layer: dead[a:b] for layer, a, b in zip(RELU_LAYERS, bounds[:-1], bounds[1:])}
 
     def remove(self) -> None:
         for handle in self._handles:

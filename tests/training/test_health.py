@@ -130,3 +130,14 @@ def test_the_trainer_flags_skip_zero_grad_and_raw_pixels():
     for _ in range(60):
         seen |= {f.name for f in t.step().flags}
     assert "exploding_gradients" in seen
+
+
+def test_a_raised_flag_keeps_its_start_and_rewords_only_when_its_number_moves_a_lot():
+    monitor = HealthMonitor()
+    run(monitor, [stats(i, grad=40.0) for i in range(1, 40)])
+    flag = monitor.check(stats(40, grad=45.0))[0]
+    assert "reach 40 in" in flag.explanation
+    assert monitor.check(stats(41, grad=45.0))[0] is flag  # a little noise: the same flag, no redraw
+    run(monitor, [stats(i, grad=400.0) for i in range(42, 90)])
+    later = monitor.check(stats(90, grad=400.0))[0]
+    assert later.since == flag.since and "reach 3" in later.explanation  # EMA on its way to 400
