@@ -114,3 +114,17 @@ def test_a_distribution_is_a_copy_with_the_newest_samples_shown_at_once():
     history.append(fake_sample(8, 1.0, np.tile(np.linspace(0, 2, 5), (2, 1))))  # new edges: a new run
     assert history.distribution("weight", "conv1").iterations.tolist() == [8]
     assert history.distribution("activation", "fc1").counts.shape == (0, 0)
+
+
+def test_stats_with_histograms_and_flags_cross_a_process_boundary(trainer):
+    import pickle
+
+    with torch.no_grad():
+        trainer.model.fc1.bias.fill_(-1e3)  # every fc1 unit dead: a flag soon
+    for _ in range(5):
+        stats = trainer.step()
+    assert stats.histograms is not None and stats.flags
+    back = pickle.loads(pickle.dumps(stats))
+    assert back.flags == stats.flags and back.dead_relu == stats.dead_relu == {**stats.dead_relu, "fc1": 1.0}
+    np.testing.assert_array_equal(back.histograms.counts, stats.histograms.counts)
+    assert back.histograms.keys == stats.histograms.keys
