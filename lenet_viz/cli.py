@@ -11,6 +11,7 @@ from typing import NoReturn, Sequence
 from . import __version__
 from .headless import EXIT_DIVERGED, EXIT_USAGE, csv_header, csv_row  # noqa: F401 - the CLI's public names
 from .output_paths import OutputPathError, check_distinct, check_writable
+from .training.bugs import BUGS
 from .training.config import DATASETS, DEVICES, ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
 
 
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice headless, 1 in the app)")
     g.add_argument("--eval-every", type=int, default=d.eval_every, metavar="N", help="held-out evaluation every N iterations (0 = never)")
     g.add_argument("--eval-samples", type=int, default=d.eval_samples, metavar="N", help="held-out images per periodic evaluation")
+    g.add_argument("--bug", action="append", choices=BUGS, metavar="NAME", help="switch on a bug of the lab "
+                   f"(repeatable): {', '.join(BUGS)}")
     h = p.add_argument_group("headless")
     h.add_argument("--headless", action="store_true", help="train without a window")
     h.add_argument("--steps", type=_positive_int, metavar="N", help="iterations to train (default: one epoch)")
@@ -80,6 +83,7 @@ def config_from_args(args: argparse.Namespace, *, app: bool) -> TrainConfig:
         lr=args.lr, momentum=args.momentum, batch_size=args.batch_size, optimizer=args.optimizer,
         loss=args.loss, update=args.update, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
         device=args.device, threads=threads, eval_every=args.eval_every, eval_samples=args.eval_samples,
+        bugs=frozenset(args.bug or ()),
     )
 
 

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from .training.config import ConfigError, TrainConfig
-from .training.types import StepStats, metric_columns
+from .training.types import RELU_LAYERS, StepStats, metric_columns
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -212,13 +212,19 @@ def _save(trainer: Any, path: str) -> tuple[bool, str]:
 
 
 def _train(trainer: Any, steps: int, metrics: MetricsFile | None, stop: StopRequest, say: Callable[..., None]) -> int:
+    from .training.health import flag_changes
+
     every = max(1, steps // 20)
     first, end = trainer.iteration, trainer.iteration + steps  # a resumed run counts on from its checkpoint
     start = time.perf_counter()
+    flags: tuple = ()
     for _ in range(steps):
         if stop:
             return 0
         stats = trainer.step()
+        for line in flag_changes(flags, stats.flags, stats.iteration):  # once when raised, once when cleared
+            print(f"lenet-viz: {line}", file=sys.stderr, flush=True)
+        flags = stats.flags
         if metrics is not None and not metrics.write(stats):
             print(f"lenet-viz: error: cannot write --metrics file {metrics.path}: {metrics.error}; "
                   f"training stopped at iteration {stats.iteration}", file=sys.stderr)
@@ -226,7 +232,8 @@ def _train(trainer: Any, steps: int, metrics: MetricsFile | None, stop: StopRequ
         if stats.diverged:
             print(
                 f"lenet-viz: training diverged at iteration {stats.iteration}: loss is {stats.loss} "
-                f"(lr {stats.lr}). Try a smaller --lr, e.g. {stats.lr / 10:g}.",
+                f"(lr {stats.lr}). " + ("Try without --bug lr_x100." if "lr_x100" in stats.bugs
+                                        else f"Try a smaller --lr, e.g. {stats.lr / 10:g}."),
                 file=sys.stderr,
             )
             return EXIT_DIVERGED
@@ -244,6 +251,7 @@ def csv_header(stats: StepStats) -> list[str]:
     return (
         ["iteration", "epoch", "loss", "accuracy", "eval_accuracy", "lr", "samples_seen"]
         + metric_columns(stats.grad_norms, stats.weight_norms, stats.update_ratios)
+        + [f"dead_relu/{k}" for k in RELU_LAYERS] + ["flags"]
     )
 
 
@@ -252,6 +260,7 @@ def csv_row(stats: StepStats) -> list:
         [stats.iteration, stats.epoch, stats.loss, stats.accuracy,
          "" if stats.eval_accuracy is None else stats.eval_accuracy, stats.lr, stats.samples_seen]
         + list(stats.grad_norms.values()) + list(stats.weight_norms.values()) + list(stats.update_ratios.values())
+        + [stats.dead_relu.get(k, "") for k in RELU_LAYERS] + [";".join(f.name for f in stats.flags)]
     )
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .bugs import BUGS
+
 
 class ConfigError(ValueError):
     """A configuration value a user chose is not allowed; the message names the field."""
@@ -61,6 +63,8 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default
     eval_every: int = 250  # iterations between held-out evaluations (0 = never)
     eval_samples: int = 500  # held-out images per periodic evaluation (~2 % of training time)
+    bugs: frozenset[str] = frozenset()  # the bug lab's switches (names in training/bugs.py), live
+    histogram_every: int = 50  # iterations between weight/gradient/activation histograms (0 = never)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -91,6 +95,10 @@ class TrainConfig:
         _number("eval_samples", self.eval_samples, int)
         if self.eval_samples < 1:
             raise ConfigError("eval_samples", f"must be >= 1 (got {self.eval_samples!r})")
+        _number("histogram_every", self.histogram_every, int)
+        if self.histogram_every < 0:
+            raise ConfigError("histogram_every", f"must be >= 0 (got {self.histogram_every!r})")
+        self.bugs = _bugs(self.bugs)
         if self.dataset not in DATASETS:
             raise ConfigError("dataset", f"must be one of {', '.join(DATASETS)} (got {self.dataset!r})")
         if self.device not in DEVICES:
@@ -120,6 +128,7 @@ class TrainConfig:
         for k, v in d.items():
             if isinstance(v, Enum):
                 d[k] = v.value
+        d["bugs"] = sorted(self.bugs)  # a list: JSON and weights_only know no frozenset
         return d
 
     @classmethod
@@ -129,6 +138,17 @@ class TrainConfig:
         if unknown:
             raise ConfigError(sorted(unknown)[0], "is not a configuration field")
         return cls(**d)
+
+
+def _bugs(value: Any) -> frozenset[str]:
+    """Any collection of bug names (a list from a dict, a set from code) as a frozenset."""
+    allowed = ", ".join(BUGS)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (set, frozenset, list, tuple)):
+        raise ConfigError("bugs", f"must be a set of bug names from {allowed} (got {value!r})")
+    unknown = sorted(str(v) for v in value if v not in BUGS)
+    if unknown:
+        raise ConfigError("bugs", f"unknown bug {unknown[0]!r}; choose from {allowed}")
+    return frozenset(value)
 
 
 def _number(field_name: str, value: Any, kind: type) -> None:

@@ -58,8 +58,11 @@ def flatten(stats: StepStats) -> dict[str, Any]:
         if isinstance(value, dict):
             for key, v in value.items():
                 row[f"{name}/{key}"] = v
-        else:
+        elif value is None or isinstance(value, (bool, int, float, str)):
             row[name] = value
+        elif isinstance(value, (tuple, list, set, frozenset)):  # health flags, lab bugs: their names
+            row[name] = ";".join(sorted(str(getattr(v, "name", v)) for v in value))
+        # anything else (a histogram sample) is not a metric column
     return row
 
 

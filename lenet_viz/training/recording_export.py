@@ -94,7 +94,10 @@ def export_metrics_csv(rec: Recording, path: str | os.PathLike[str], *, branch: 
     names = ["iteration", *(n for n in columns if n != "iteration")]
     n = len(columns["iteration"]) if columns else 0
 
-    def cell(name: str, value: float) -> object:
+    def cell(name: str, value: object) -> object:
+        if isinstance(value, str):  # a text column: health flags, lab bugs
+            return value
+        value = float(value)  # type: ignore[arg-type]
         if math.isnan(value):
             return ""
         return int(value) if name in INTEGER_COLUMNS else value
@@ -104,7 +107,7 @@ def export_metrics_csv(rec: Recording, path: str | os.PathLike[str], *, branch: 
             out = csv.writer(f)
             out.writerow(names)
             for i in range(n):
-                out.writerow([cell(name, float(columns[name][i])) for name in names])
+                out.writerow([cell(name, columns[name][i]) for name in names])
 
     _saving(path, save)
     return n

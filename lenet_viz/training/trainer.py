@@ -8,6 +8,7 @@ is None after ZERO_GRAD, populated after BACKWARD; weights move only in UPDATE).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -18,12 +19,16 @@ import torch.nn.functional as F
 from ..data import Dataset, load_dataset
 from ..architecture import LAYERS, combine_by_layer
 from ..model import LeNet
-from . import foreach
+from . import foreach, lab
 from .config import ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
 from .confusion import GALLERY_LIMIT, Gallery, Verdicts
+from .distributions import DistributionHistory
+from .health import HealthMonitor
+from .histograms import Histograms
 from .history import MetricHistory
 from .insight import HeldOutPass, gallery, probe_tensor, saliency
 from .probes import activations, autograd_chain, to_numpy
+from .watch import ForwardWatch
 from .types import ParamRow, Phase, Snapshot, StepStats
 
 
@@ -39,9 +44,10 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The optimizer `config` asks for: its hyperparameters come from the (validated) config only."""
+    lr = lab.effective_lr(config)  # x100 under the lr_x100 bug
     if config.optimizer is OptimizerKind.ADAM:
-        return torch.optim.Adam(params, lr=config.lr)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum)
 
 
 class Trainer:
@@ -57,6 +63,7 @@ class Trainer:
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_dir, seed=config.seed)
         self._load_tensors()
         self.history = MetricHistory()
+        self.distributions = DistributionHistory()  # histograms over time (lab: training/distributions.py)
         self.probe_index = 0
         self._probe_image: torch.Tensor | None = None  # a drawn/opened image in [0, 1]; survives reset()
         self.saliency_in_snapshot = False  # a backward pass per snapshot (~1.4 ms): only while it is shown
@@ -72,10 +79,23 @@ class Trainer:
     def _load_tensors(self) -> None:
         ds, dev = self.dataset, self.device
         self._train_x = ds.train_images.to(dev)
-        self._train_y = ds.train_labels.to(dev)
         self._test_x = ds.test_images.to(dev)
         self._test_y = ds.test_labels.to(dev)
-        self._train_t = ds.train_targets.to(dev) if ds.train_targets is not None else None
+        self._load_labels()
+
+    def _load_labels(self) -> None:
+        labels, targets = lab.training_labels(self.dataset, self.config)  # shuffled_labels permutes them
+        self._train_y = labels.to(self.device)
+        self._train_t = targets.to(self.device) if targets is not None else None
+
+    def _fed(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as the network receives them: raw 0-255 pixels under the raw_pixels bug."""
+        return lab.raw_pixels(images, self.dataset) if "raw_pixels" in self.config.bugs else images
+
+    @property
+    def effective_lr(self) -> float:
+        """The learning rate in use: config.lr, times 100 while the lr_x100 bug is on."""
+        return lab.effective_lr(self.config)
 
     def reset(self) -> None:
         """Re-initialize weights, optimizer and data order from the seed; clears the history."""
@@ -88,6 +108,9 @@ class Trainer:
         self._before = [torch.empty_like(w) for w in self._weights]  # reused by every UPDATE
         self._runners = {phase: getattr(self, f"_run_{phase.value}") for phase in Phase}
         self.optimizer = self._make_optimizer()
+        self._histograms = Histograms(self.model, seed=self.config.seed)  # edges are chosen anew: re-bins
+        self._watch = ForwardWatch(self.model, self._histograms)  # dead ReLUs, activation histograms
+        self.health = HealthMonitor()
         self._gen = torch.Generator().manual_seed(self.config.seed)
         self._epoch, self._cursor = 0, 0
         self._perm = torch.randperm(len(self._train_y), generator=self._gen)
@@ -108,6 +131,7 @@ class Trainer:
         self._has_update = False  # self._before holds minus the last update once one happened
         self.history.clear()
         self.verdicts = None  # answers of weights that no longer exist
+        self.distributions.clear()
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         return make_optimizer(self.config, self._params)
@@ -144,11 +168,13 @@ class Trainer:
         if new is None:
             return
         self.config = new
+        if "shuffled_labels" in new.bugs ^ old.bugs:
+            self._load_labels()
         if new.optimizer is not old.optimizer:
             self.optimizer = self._make_optimizer()
         else:
             for group in self.optimizer.param_groups:
-                group["lr"] = new.lr
+                group["lr"] = lab.effective_lr(new)
                 if "momentum" in group:
                     group["momentum"] = new.momentum
 
@@ -173,21 +199,29 @@ class Trainer:
 
     def _run_zero_grad(self) -> None:
         self._adopt_pending()
-        self.optimizer.zero_grad(set_to_none=True)
+        if not (self.config.bugs and "skip_zero_grad" in self.config.bugs):  # the bug: .grad accumulates
+            self.optimizer.zero_grad(set_to_none=True)
         self._diverged_now = False
 
     def _run_forward(self) -> None:
         self._batch = self._next_batch()
-        self._output = self.model(self._batch[0])
+        every, upcoming = self.config.histogram_every, self.iteration + 1
+        self._watch.sampling = every > 0 and (upcoming == 1 or upcoming % every == 0)
+        self._watch.recording = True  # only this forward: probes and evaluation are not the batch
+        try:
+            self._output = self.model(self._batch[0])
+        finally:
+            self._watch.recording = False
 
     def _run_loss(self) -> None:
         assert self._output is not None and self._batch is not None
         out, y = self._output, self._batch[1]
+        scores = lab.loss_input(out, self.config) if self.config.bugs else out  # double_softmax
         if self.config.loss is LossKind.MSE:
             target = self._batch_targets if self._batch_targets is not None else F.one_hot(y, 10).to(out.dtype)
-            self._loss = F.mse_loss(out, target)
+            self._loss = F.mse_loss(scores, target)
         else:
-            self._loss = F.cross_entropy(out, y)
+            self._loss = F.cross_entropy(scores, y)
         self._accuracy = (out.detach().argmax(1) == y).float().mean()
         self._loss_value = self._loss.item()
         self._diverged_now = not math.isfinite(self._loss_value)
@@ -201,11 +235,14 @@ class Trainer:
         assert self._loss_value is not None and self._accuracy is not None
         grads = [p.grad for p in self._params]
         weights, before, n = self._weights, self._before, len(self._weights)
+        dead = self._watch.dead_sums()  # each ReLU unit's output summed over the batch: 0 if dead
+        tail = [self._accuracy.reshape(1)] + ([] if dead is None else [dead])
         if any(g is None for g in grads):
-            first = [math.nan] * n + [self._accuracy.item()]
-        else:  # one host read for the gradient norms and the batch accuracy
-            first = torch.stack([*foreach.norms(grads), self._accuracy]).tolist()
+            first = [math.nan] * n + torch.cat(tail).tolist()
+        else:  # one host read for the gradient norms, the batch accuracy and the ReLU sums
+            first = torch.cat([torch.stack(foreach.norms(grads)), *tail]).tolist()
         gnorms, accuracy = first[:n], first[n]
+        dead_relu = self._watch.dead_relu(first[n + 1 :]) if dead is not None else {}
         self._diverged_now = self._diverged_now or not all(math.isfinite(g) for g in gnorms)
         if self._diverged_now:  # skip the update: the weights stay finite, the user can go on
             ratios = {layer: math.nan for layer in LAYERS}
@@ -214,7 +251,7 @@ class Trainer:
             foreach.copy_(before, weights)  # reused buffers: no allocation per iteration
             if self.config.update is UpdateMode.MANUAL:
                 for p in self._params:  # the tutorial, verbatim
-                    p.data.sub_(p.grad.data * self.config.lr)
+                    p.data.sub_(p.grad.data * self.effective_lr)
             else:
                 self.optimizer.step()
             foreach.sub_(before, weights)  # `before` now holds minus this update
@@ -229,7 +266,7 @@ class Trainer:
         if self.config.eval_every and self.iteration % self.config.eval_every == 0 and not self._diverged_now:
             eval_acc = self.evaluate(self.config.eval_samples)
             self.history.add_eval(self.iteration, eval_acc)
-        self.last_stats = StepStats(
+        stats = StepStats(
             iteration=self.iteration,
             epoch=self._batch_epoch,
             loss=self._loss_value,
@@ -237,12 +274,25 @@ class Trainer:
             grad_norms=dict(zip(self._names, gnorms)),
             weight_norms=dict(zip(self._names, wnorms)),
             update_ratios=ratios,
-            lr=self.config.lr,
+            lr=self.effective_lr,
             samples_seen=self.samples_seen,
             eval_accuracy=eval_acc,
             diverged=self._diverged_now,
+            dead_relu=dead_relu,
+            bugs=self.config.bugs,
         )
+        self.last_stats = self._observe(stats)
         self.history.append(self.last_stats)
+
+    def _observe(self, stats: StepStats) -> StepStats:
+        """Health flags, and on sampled iterations the histograms, added to an iteration's stats."""
+        flags = self.health.check(stats, cross_entropy=self.config.loss is LossKind.CROSS_ENTROPY)
+        sample = None
+        if self._watch.sampling and not stats.diverged:
+            sample = self._histograms.sample(stats.iteration, self._watch.activation_counts)
+            self.distributions.append(sample)
+        self._watch.activation_counts = {}
+        return dataclasses.replace(stats, flags=flags, histograms=sample) if flags or sample else stats
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(self._train_y)
@@ -256,7 +306,8 @@ class Trainer:
         self._batch_epoch = self._epoch
         self.samples_seen += len(idx)
         self._batch_targets = self._train_t[idx] if self._train_t is not None else None
-        return self._train_x[idx], self._train_y[idx]
+        x = self._train_x[idx]
+        return (self._fed(x) if self.config.bugs else x), self._train_y[idx]
 
     # ----------------------------------------------------------- observation
     def _conv1_update(self) -> torch.Tensor | None:
@@ -337,13 +388,13 @@ class Trainer:
         correct = 0
         for start in range(0, n, 1000):
             stop = min(start + 1000, n)
-            pred = self.model(self._test_x[start:stop]).argmax(1)
+            pred = self.model(self._fed(self._test_x[start:stop])).argmax(1)
             correct += int((pred == self._test_y[start:stop]).sum())
         return correct / n if n else math.nan
 
     def snapshot(self) -> Snapshot:
         """Everything a user can look at right now, as copies safe to hand to another thread."""
-        image = self._probe_input()
+        image = self._fed(self._probe_input())
         acts = activations(self.model, image)
         drawn = self._probe_image is not None
         sal, target = saliency(self.model, image, self.saliency_target) if self.saliency_in_snapshot else (None, None)
@@ -376,10 +427,11 @@ class Trainer:
             params=rows,
             autograd=None if self._loss is None else autograd_chain(self._loss, self._name_of),
             loss=self._loss_value,
-            lr=self.config.lr,
+            lr=self.effective_lr,
             probe_source="drawing" if drawn else "held-out",
             saliency=sal,
             saliency_target=target,
+            dead_units=self._watch.dead_units(),
         )
 
     # ------------------------------------------------------------ checkpoints

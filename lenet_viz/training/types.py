@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -44,6 +44,36 @@ def metric_columns(grad_norms, weight_norms, update_ratios) -> list[str]:  # noq
     )
 
 
+#: Layers followed by a ReLU: the keys of StepStats.dead_relu.
+RELU_LAYERS: tuple[str, ...] = ("conv1", "conv2", "fc1", "fc2")
+
+
+@dataclass(frozen=True)
+class HealthFlag:
+    """A sign of an unhealthy run, raised by training/health.py and held until the sign is gone."""
+
+    name: str  # e.g. "exploding_gradients": stable, for code and the metrics CSV
+    title: str  # e.g. "Exploding gradients"
+    explanation: str  # one line: what was measured and why it matters
+    what_to_try: str  # one line
+    layers: tuple[str, ...] = ()  # where it was seen, when it is about layers
+    since: int = 0  # the iteration that raised it
+
+
+@dataclass(frozen=True)
+class HistogramSample:
+    """Histograms of one iteration, one row per (kind, layer) in `keys` (see training/distributions.py).
+
+    `edges` are in the row's axis units: weight values, or log10 of the magnitude for gradients
+    and activations.  Values outside the edges are counted in the first or last bin.
+    """
+
+    iteration: int
+    keys: tuple[tuple[str, str], ...]  # (kind, layer), kind in "weight", "grad", "activation"
+    counts: np.ndarray  # (len(keys), bins) float32
+    edges: np.ndarray  # (len(keys), bins + 1) float64, fixed for a run
+
+
 @dataclass(frozen=True)
 class StepStats:
     """Scalars of one completed iteration: cheap, produced every iteration, never dropped."""
@@ -59,6 +89,10 @@ class StepStats:
     samples_seen: int
     eval_accuracy: float | None = None  # held-out accuracy, on iterations where it was measured
     diverged: bool = False  # loss or a gradient was NaN/Inf: the update was skipped, weights untouched
+    dead_relu: dict[str, float] = field(default_factory=dict)  # RELU_LAYERS -> fraction of dead units in this batch
+    flags: tuple[HealthFlag, ...] = ()  # health flags raised after this iteration
+    histograms: HistogramSample | None = None  # every config.histogram_every iterations, and at iteration 1
+    bugs: frozenset[str] = frozenset()  # the bug lab's switches this iteration ran with
 
 
 @dataclass(frozen=True)
@@ -106,6 +140,7 @@ class Snapshot:
     probe_source: str = "held-out"  # "held-out" (probe_index, labelled) or "drawing" (drawn or opened, no label)
     saliency: np.ndarray | None = None  # (32, 32) |d logit / d input|; None unless Trainer.saliency_in_snapshot
     saliency_target: int | None = None  # the class `saliency` is for
+    dead_units: dict[str, np.ndarray] = field(default_factory=dict)  # RELU_LAYERS -> bool per channel/neuron, last batch
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,98 @@
+"""DistributionPanel: heatmaps (iteration x value) of real histograms, fixed log levels, hover readout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF
+
+from lenet_viz.app.panels.distributions import HOVER_HINT, DistributionPanel
+from lenet_viz.training import TrainConfig, Trainer
+from lenet_viz.training.distributions import DistributionHistory
+from lenet_viz.training.types import LAYERS
+
+
+@pytest.fixture(scope="module")
+def history() -> DistributionHistory:
+    """Histograms of a short real run, gathered from StepStats as the app's GUI process would."""
+    torch.set_num_threads(1)
+    trainer = Trainer(TrainConfig(dataset="random", eval_every=0, histogram_every=2, batch_size=16))
+    gathered = DistributionHistory()
+    for _ in range(12):
+        if (sample := trainer.step().histograms) is not None:
+            gathered.append(sample)
+    return gathered  # iterations 1, 2, 4, ..., 12
+
+
+def point(x: float, y: float) -> QPointF:
+    return QPointF(float(x), float(y))
+
+
+@pytest.fixture
+def panel(make_panel, qtbot) -> DistributionPanel:
+    p = make_panel(DistributionPanel, (1200, 320))
+    p.show()
+    qtbot.waitExposed(p)
+    return p
+
+
+def test_heatmaps_are_log_counts_with_fixed_levels_on_the_edges(panel, history):
+    panel.show(history)
+    for layer in LAYERS:
+        d = history.distribution("weight", layer)
+        image = panel.images[layer]
+        assert image.image.shape == (d.counts.shape[1], 7)  # value bins x columns
+        np.testing.assert_allclose(image.image, np.log10(1 + d.counts.T), rtol=1e-6)
+        total = d.counts.sum(1).max()  # every column histograms the same number of values
+        assert image.levels == pytest.approx([0.0, np.log10(1 + total)])
+        rect = image.mapRectToParent(image.boundingRect())
+        assert rect.bottom() == pytest.approx(d.edges[-1]) and rect.top() == pytest.approx(d.edges[0])
+        assert rect.left() < 1 < 12 < rect.right()
+
+
+def test_choosing_a_kind_draws_its_heatmaps(panel, history, qtbot):
+    panel.show(history)
+    with qtbot.waitSignal(panel.kind_changed) as changed:
+        panel.buttons.buttons()[1].click()  # "Gradients"
+    assert changed.args == ["grad"] and panel.kind == "grad"
+    d = history.distribution("grad", "fc1")
+    np.testing.assert_allclose(panel.images["fc1"].image, np.log10(1 + d.counts.T), rtol=1e-6)
+    assert panel.plots["conv1"].getAxis("left").labelText == "|gradient|, log scale"
+    panel.set_kind("activation")
+    assert panel.buttons.buttons()[2].isChecked()
+    d = history.distribution("activation", "conv2")
+    np.testing.assert_allclose(panel.images["conv2"].image, np.log10(1 + d.counts.T), rtol=1e-6)
+
+
+def test_hover_says_iteration_value_range_and_count(panel, history):
+    panel.show(history)
+    d = history.distribution("weight", "fc2")
+    column, b = 3, int(np.argmax(d.counts[3]))  # the fullest bin of iteration 6
+    x, y = d.iterations[column], (d.edges[b] + d.edges[b + 1]) / 2
+    panel.hover(panel.plots["fc2"].vb.mapViewToScene(point(x, y)))
+    lo, hi = d.value_range(b)
+    assert panel.readout.text() == f"fc2 weights: iteration 6 · value {lo:.3g} to {hi:.3g} · count {d.counts[column, b]:.4g}"
+    panel.set_kind("grad")
+    g = history.distribution("grad", "conv1")
+    panel.hover(panel.plots["conv1"].vb.mapViewToScene(point(g.iterations[0], g.edges[0] + 1e-3)))
+    assert panel.readout.text().startswith("conv1 gradients: iteration 1 · |value| 1e-10 to ")
+    assert "(and beyond)" in panel.readout.text()  # the end bin also holds what is below the edges
+    panel.hover(panel.plots["conv1"].vb.mapViewToScene(point(500, 0)))
+    assert panel.readout.text() == HOVER_HINT
+
+
+def test_clear_and_empty_history(panel, history):
+    panel.show(history)
+    panel.clear()
+    assert all(image.image is None for image in panel.images.values())
+    panel.show(DistributionHistory())
+    assert all(image.image is None for image in panel.images.values())
+
+
+def test_the_mouse_drives_the_readout(panel, history, qtbot):
+    panel.show(history)
+    d = history.distribution("weight", "conv2")
+    scene = panel.plots["conv2"].vb.mapViewToScene(point(d.iterations[-1], (d.edges[0] + d.edges[-1]) / 2))
+    qtbot.mouseMove(panel.graphics.viewport(), panel.graphics.mapFromScene(scene))
+    qtbot.waitUntil(lambda: panel.readout.text().startswith("conv2 weights: iteration 12 · value "))
