@@ -65,8 +65,11 @@ def test_continue_from_here_branches_exactly_and_leaves_a_ghost(qtbot, tmp_path)
     assert ghost_x[-1] == 30 and len(ghost_y) == 30
     steps(qtbot, w, 5)
     np.testing.assert_array_equal(w.history.column("loss"), original[:15])  # bit for bit: same settings, same run
-    with Recording.open(tmp_path / "run.lvz") as rec:
-        assert len(rec.branches()) == 2
+    def branches() -> int:
+        with Recording.open(tmp_path / "run.lvz") as rec:
+            return len(rec.branches())
+
+    qtbot.waitUntil(lambda: branches() == 2, timeout=LONG)  # the writer commits within about half a second
 
 
 def test_an_unrecorded_run_says_so_instead_of_pretending(qtbot, tmp_path):
