@@ -15,3 +15,8 @@ def last_stats(trainer: Any):  # noqa: ANN201 - a StepStats or None
 
 def iteration(trainer: Any) -> int:
     return trainer.iteration
+
+
+def payload_size(trainer: Any, payload: bytes) -> int:
+    """A command as large as `payload` (a partial of this): more than a socket's buffer holds."""
+    return len(payload)
