@@ -468,6 +468,10 @@ def test_attack_12_a_stopped_training_process_never_freezes_the_window(app_windo
         big = functools.partial(jobs.payload_size, payload=bytes(4 << 20))  # 4 MiB: more than the socket holds
         futures = [w.worker.call(big) for _ in range(3)]  # returned at once: the writer thread waits, not the GUI
         w.worker.step_iteration()
+        for _ in range(300):  # past the bounded queue: the extra ones are refused and logged, never raised
+            w.worker.request_snapshot()
+        refused = w.worker.call(jobs.iteration)
+        assert isinstance(refused.exception(timeout=0), RuntimeError)
         qtbot.waitUntil(lambda: w.banner.isVisible() and "has not answered" in w.banner.text.text(), timeout=LONG)
         assert w.banner.text.text().startswith("⚠ The training process has not answered for")
         assert not any(f.done() for f in futures) and w.session.iteration == 0
@@ -593,6 +597,27 @@ def test_attack_16_closing_during_a_slow_save_finishes_it_then_closes(app_window
     assert future.result().iteration == 2 and not w.worker.isRunning()
     assert load_checkpoint(path)["iteration"] == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.train_in_process
+def test_attack_16_a_second_close_gives_up_on_the_save_and_leaves_no_temporary_file(app_window, qtbot, tmp_path,
+                                                                                     monkeypatch, caplog):
+    import trainer_jobs as jobs
+
+    from lenet_viz.app import main_window
+
+    monkeypatch.setattr(main_window, "CLOSE_WAIT_MS", 100)
+    w = app_window(process=True)
+    until_done(qtbot, w.worker.call(functools.partial(jobs.slow_fsync, seconds=120)))
+    path = tmp_path / "ck.pt"
+    future = w.save_checkpoint_to(path)
+    assert w.close() is False and w.notice.text() == f"Saving {path}… then closing"
+    qtbot.waitUntil(lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), timeout=LONG)  # in fsync now
+    child = w.worker.transport._child  # noqa: SLF001
+    assert w.close() is True  # the user insists: the training process is stopped mid-save
+    assert child.poll() is not None and not future.done()
+    assert f"closed before {path} was saved: that checkpoint was not saved" in caplog.text
+    assert not path.exists() and [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 LAUNCH_APP = textwrap.dedent("""

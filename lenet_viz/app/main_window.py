@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- building
     def start_worker(self, config: TrainConfig) -> None:
         """Build, wire and start the training worker: at launch, and again after Restart training."""
+        self.worker_config = config
         self.worker = TrainingWorker(config=config, process=self._process, snapshot_interval=1 / DISPLAY_HZ, parent=self)
         self.worker.snapshotReady.connect(self.refresh)
         self.worker.ready.connect(self.refresh)

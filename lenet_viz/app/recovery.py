@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 class TrainingRestart(QObject):
     """The "Restart training" action (Training menu, and a button in the banner while the process is lost).
 
-    `window` is the MainWindow: its `session`, `worker`, `form`, `start_worker(config)` and
-    `open_checkpoint_from(path)` are used."""
+    `window` is the MainWindow: its `session`, `worker`, `worker_config`, `form`, `start_worker(config)`
+    and `open_checkpoint_from(path)` are used."""
 
     def __init__(self, window: Any, banner: QWidget) -> None:
         super().__init__(window)
@@ -69,7 +69,7 @@ class TrainingRestart(QObject):
             old.deleteLater()
         else:  # destroying a running QThread would abort the app: leave it to the window
             log.warning("restart: the old training worker did not end in time")
-        config = s.config if s.config is not None else w.form.current_config()
+        config = s.config if s.config is not None else w.worker_config  # the lost run's settings
         saved = s.last_saved
         s.restart(time.perf_counter())
         w.start_worker(config)
