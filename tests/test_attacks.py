@@ -1,18 +1,23 @@
-"""Attacks from the red-team pass (issue 17, items 1-11), each reproduced and shown handled.
+"""Attacks from the red-team pass (issue 17), each reproduced and shown handled.
 
-Each test is named after the attack and numbered after the issue's item.  Items 12-18 (the
-window) are tested with the window.
+Each test is named after the attack and numbered after the issue's item: 1-11 the engine, the
+files and the command line; 12-18 the window (offscreen, a real MainWindow; a real training
+process where the attack needs one).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import math
 import os
 import re
 import signal
 import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import tracemalloc
 import zipfile
@@ -401,3 +406,284 @@ def test_attack_11_empty_data_files_are_one_clear_line_naming_the_file(tmp_path,
     with pytest.raises(SystemExit) as exit_:
         cli.main([*QUICK, "--dataset", "auto", "--data-dir", str(folder), "--steps", "3"])
     assert exit_.value.code == 2 and one_error_line(capsys.readouterr().err) == f"lenet-viz: error: {expected} (see lenet-viz --help)\n"
+
+
+# ------------------------------------------------------------------------------ 12-18: the window
+WINDOW = dict(dataset="random", batch_size=8, threads=1, eval_every=0)
+LONG = 60_000  # ms: a small, shared machine; a training process pays for importing torch
+
+
+@pytest.fixture
+def app_window(qtbot, tmp_path):
+    """Open a real MainWindow (a thread unless `process=True`); every one is closed, its worker ended."""
+    from PySide6.QtCore import QSettings
+
+    from lenet_viz.app.main_window import MainWindow
+
+    windows = []
+
+    def open_(settings=None, process: bool = False, built: bool = True, **config) -> MainWindow:  # noqa: ANN001
+        settings = settings or QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        w = MainWindow(TrainConfig(**{**WINDOW, **config}), settings=settings, process=process)
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.show()
+        if built:
+            qtbot.waitUntil(lambda: w.session.info is not None and w.session.snapshot is not None, timeout=LONG)
+        return w
+
+    yield open_
+    for w in windows:
+        child = getattr(w.worker.transport, "_child", None)
+        w.close()
+        assert not w.worker.isRunning()
+        assert child is None or child.poll() is not None, "the training process outlived its window"
+
+
+def until_done(qtbot, future):  # noqa: ANN001, ANN201
+    qtbot.waitUntil(future.done, timeout=LONG)
+    return future
+
+
+def step_to(qtbot, w, target: int) -> None:  # noqa: ANN001
+    while w.session.iteration < target:
+        w.worker.step_iteration()
+        now = w.session.iteration
+        qtbot.waitUntil(lambda: w.session.iteration > now, timeout=LONG)
+
+
+@pytest.mark.train_in_process
+def test_attack_12_a_stopped_training_process_never_freezes_the_window(app_window, qtbot, monkeypatch):
+    import trainer_jobs as jobs
+
+    from lenet_viz.app import session
+
+    monkeypatch.setattr(session, "SILENT_S", 0.5)
+    w = app_window(process=True)
+    pid = w.worker.child_pid
+    os.kill(pid, signal.SIGSTOP)
+    rescue = threading.Timer(120, os.kill, (pid, signal.SIGCONT))  # a frozen GUI fails the test instead of hanging it
+    rescue.start()
+    try:
+        big = functools.partial(jobs.payload_size, payload=bytes(4 << 20))  # 4 MiB: more than the socket holds
+        futures = [w.worker.call(big) for _ in range(3)]  # returned at once: the writer thread waits, not the GUI
+        w.worker.step_iteration()
+        for _ in range(300):  # past the bounded queue: the extra ones are refused and logged, never raised
+            w.worker.request_snapshot()
+        refused = w.worker.call(jobs.iteration)
+        assert isinstance(refused.exception(timeout=0), RuntimeError)
+        qtbot.waitUntil(lambda: w.banner.isVisible() and "has not answered" in w.banner.text.text(), timeout=LONG)
+        assert w.banner.text.text().startswith("⚠ The training process has not answered for")
+        assert not any(f.done() for f in futures) and w.session.iteration == 0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        rescue.cancel()
+    qtbot.waitUntil(lambda: all(f.done() for f in futures) and w.session.iteration == 1, timeout=LONG)
+    assert [f.result() for f in futures] == [4 << 20] * 3
+    qtbot.waitUntil(lambda: w.banner.isHidden(), timeout=LONG)
+
+
+@pytest.mark.train_in_process
+def test_attack_13_a_killed_training_process_restarts_from_the_last_save(app_window, qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    w = app_window(process=True)
+    step_to(qtbot, w, 2)
+    ck = tmp_path / "ck.pt"
+    assert until_done(qtbot, w.save_checkpoint_to(ck)).result().iteration == 2
+    step_to(qtbot, w, 3)
+    dead = w.worker.transport._child  # noqa: SLF001
+    dead.kill()
+    qtbot.waitUntil(lambda: w.recovery.button.isVisible(), timeout=LONG)
+    said = w.banner.text.text()
+    assert said == (f"⚠ The training process stopped unexpectedly (exit code -9) — the network was in that process "
+                    f"and is gone; the curves and the last picture stay until you restart. Restart training starts "
+                    f"again from {ck} (iteration 2, saved or opened in this session).")
+    for key in (Qt.Key.Key_Space, Qt.Key.Key_N, Qt.Key.Key_R):  # every command fails the same way: the words stay
+        qtbot.keyClick(w, key)
+    qtbot.wait(100)
+    w.refresh()
+    assert w.banner.text.text() == said and len(w.history) == 3  # the curves are kept until the restart
+    w.recovery.button.click()
+    qtbot.waitUntil(lambda: w.session.iteration == 2 and len(w.history) == 2 and w.session.snapshot is not None
+                    and w.session.snapshot.iteration == 2, timeout=LONG)
+    assert w.worker.child_pid not in (None, dead.pid) and w.banner.isHidden() and not w.recovery.button.isVisible()
+    assert w.notice.text() == f"Opened {ck}: iteration 2"
+    step_to(qtbot, w, 3)  # the new process trains
+    assert w.history.column("iteration").tolist() == [1, 2, 3]
+
+
+def test_attack_13_without_a_save_the_banner_says_the_restart_begins_at_the_seed():
+    from lenet_viz.app.session import Session
+    from lenet_viz.training.messages import Failed
+
+    s = Session()
+    s.apply([Failed(1, "The training process stopped unexpectedly (exit code -9)")], 0.0)
+    s.apply([Failed(1, "The training process has stopped; use Training ▸ Restart training")], 0.0)
+    assert s.process_lost and s.banner().endswith(
+        "Restart training starts again from the seed at iteration 0 (nothing was saved or opened in this session).")
+    assert "are kept" not in s.banner()
+
+
+@pytest.mark.train_in_process
+def test_attack_13_a_startup_data_error_keeps_its_words_after_key_presses(app_window, qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    folder = write_mnist(tmp_path / "mnist")
+    broken = folder / "train-images-idx3-ubyte.gz"
+    broken.write_bytes(broken.read_bytes()[:30])  # truncated
+    w = app_window(process=True, built=False, dataset="mnist", data_dir=str(folder))
+    qtbot.waitUntil(lambda: w.banner.isVisible() and str(broken) in w.banner.text.text(), timeout=LONG)
+    said = w.banner.text.text()
+    qtbot.waitUntil(lambda: w.worker.child_pid is None, timeout=LONG)  # it ended by itself: nothing to train
+    for key in (Qt.Key.Key_Space, Qt.Key.Key_N):
+        qtbot.keyClick(w, key)
+    w.refresh()
+    assert w.banner.text.text() == said and said.endswith("no network was built. Fix this and start lenet-viz again.")
+    assert not w.recovery.button.isVisible()
+
+
+def test_attack_14_bad_values_in_the_settings_file_never_stop_the_launch(app_window, qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    ini = tmp_path / "bad.ini"
+    ini.write_text("[General]\ngeometry=hello\nwindowState=42\nspeedLimit=abc\nfilterMode=7\n")
+    w = app_window(settings=QSettings(str(ini), QSettings.Format.IniFormat))
+    qtbot.waitUntil(lambda: "Ignored" in w.notice.text(), timeout=LONG)
+    assert w.notice.text() == (f"Ignored unreadable settings (geometry, windowState, filterMode, speedLimit) in {ini}: "
+                               "defaults used, rewritten on quit")
+    assert w.width() > 400 and w.filter_panel.mode == "weights" and w.form.speed_limit() is None
+    step_to(qtbot, w, 1)
+    w.close()
+    assert "hello" not in ini.read_text() and "abc" not in ini.read_text()  # the next launch reads good values
+
+
+def test_attack_15_the_form_holds_every_seed_and_apply_says_when_it_restarts(app_window, qtbot):
+    w = app_window(seed=2**40)
+    f = w.form
+    assert f.seed.text() == str(2**40)
+    step_to(qtbot, w, 2)
+    assert f.apply() is True  # the same seed, above 2^31: nothing restarts
+    step_to(qtbot, w, 3)
+    assert len(w.history) == 3 and "restarted" not in w.notice.text()
+    f.seed.setText(str(2**63 - 1))
+    assert f.apply() is True
+    qtbot.waitUntil(lambda: "restarted" in w.notice.text(), timeout=LONG)
+    assert w.notice.text().startswith(f"New settings restarted training at iteration 0 (seed {2**63 - 1},")
+    assert w.session.iteration == 0 and len(w.history) == 0 and w.session.config.seed == 2**63 - 1
+    f.seed.setText(str(2**63))
+    assert f.apply() is False and f.error.text() == f"Not applied — seed: must be an integer from 0 to {2**63 - 1} (got '{2**63}')"
+
+
+def test_attack_16_closing_during_a_slow_save_finishes_it_then_closes(app_window, qtbot, tmp_path, monkeypatch):
+    real_fsync, entered, gate = os.fsync, threading.Event(), threading.Event()
+
+    def slow_fsync(fd: int) -> None:  # a USB stick: the training thread waits in fsync
+        if threading.current_thread() is not threading.main_thread():
+            entered.set()
+            gate.wait(LONG / 1000)
+        real_fsync(fd)
+
+    w = app_window()
+    step_to(qtbot, w, 2)
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    path = tmp_path / "ck.pt"
+    future = w.save_checkpoint_to(path)
+    qtbot.waitUntil(entered.is_set, timeout=LONG)
+    assert w.close() is False  # not yet: the save is being written
+    assert w.isVisible() and w.notice.text() == f"Saving {path}… then closing"
+    gate.set()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=LONG)
+    assert future.result().iteration == 2 and not w.worker.isRunning()
+    assert load_checkpoint(path)["iteration"] == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.train_in_process
+def test_attack_16_a_second_close_gives_up_on_the_save_and_leaves_no_temporary_file(app_window, qtbot, tmp_path,
+                                                                                     monkeypatch, caplog):
+    import trainer_jobs as jobs
+
+    from lenet_viz.app import main_window
+
+    monkeypatch.setattr(main_window, "CLOSE_WAIT_MS", 100)
+    w = app_window(process=True)
+    until_done(qtbot, w.worker.call(functools.partial(jobs.slow_fsync, seconds=120)))
+    path = tmp_path / "ck.pt"
+    future = w.save_checkpoint_to(path)
+    assert w.close() is False and w.notice.text() == f"Saving {path}… then closing"
+    qtbot.waitUntil(lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), timeout=LONG)  # in fsync now
+    child = w.worker.transport._child  # noqa: SLF001
+    assert w.close() is True  # the user insists: the training process is stopped mid-save
+    assert child.poll() is not None and not future.done()
+    assert f"closed before {path} was saved: that checkpoint was not saved" in caplog.text
+    assert not path.exists() and [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+LAUNCH_APP = textwrap.dedent("""
+    import sys
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from lenet_viz.app.main_window import MainWindow
+    from lenet_viz.cli import main
+    app = QApplication([])
+    def poll():
+        for w in app.topLevelWidgets():
+            if isinstance(w, MainWindow) and w.snapshot is not None:
+                print("READY", w.worker.child_pid, flush=True)
+                timer.stop()
+    timer = QTimer(); timer.timeout.connect(poll); timer.start(20)
+    QTimer.singleShot(120_000, lambda: (print("NOT-CLOSED", flush=True), app.exit(3)))
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.train_in_process
+def test_attack_17_ctrl_c_in_the_terminal_quits_the_window_cleanly(tmp_path):
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCH_APP)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    app = subprocess.Popen([sys.executable, str(launcher), "--dataset", "random", "--threads", "1"], cwd=tmp_path,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        ready = app.stdout.readline().split()
+        assert ready[:1] == ["READY"], app.stderr.read()[-2000:] if app.poll() is not None else ready
+        child = int(ready[1])
+        os.killpg(app.pid, signal.SIGINT)  # what Ctrl+C in the terminal does: the whole foreground group
+        out, err = app.communicate(timeout=120)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert app.returncode in (0, 130) and "NOT-CLOSED" not in out, (app.returncode, err[-2000:])
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert not Path(f"/proc/{child}").exists(), "the training process outlived the app"
+    assert (tmp_path / "config" / "lenet-viz" / "lenet-viz.conf").is_file()  # closed as Ctrl+Q does: settings saved
+
+
+def test_attack_18_a_later_successful_save_clears_the_old_save_error(app_window, qtbot, tmp_path):
+    w = app_window()
+    folder = tmp_path / "a-folder.pt"
+    folder.mkdir()
+    with pytest.raises(RuntimeError):
+        until_done(qtbot, w.save_checkpoint_to(folder)).result()
+    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=LONG)
+    assert w.banner.text.text().startswith(f"⚠ cannot save checkpoint {folder}: ")
+    path = tmp_path / "ck.pt"
+    until_done(qtbot, w.save_checkpoint_to(path))
+    qtbot.waitUntil(lambda: w.banner.isHidden(), timeout=LONG)
+    assert w.notice.text() == f"Saved iteration 0 to {path}"
+
+
+def test_attack_18_a_save_does_not_clear_an_error_of_another_kind():
+    from lenet_viz.app.session import Session
+    from lenet_viz.training.messages import CheckpointSaved, Failed
+
+    s = Session()
+    s.built = True
+    s.apply([Failed(1, "cannot save checkpoint /x.pt: No space left on device", 3, "SaveCheckpoint")], 0.0)
+    s.apply([CheckpointSaved(1, "/y.pt", 0, 4)], 0.0)
+    assert s.banner() is None
+    s.apply([Failed(1, "Running a task failed: ValueError: no", 5, "Call")], 0.0)
+    s.apply([CheckpointSaved(1, "/y.pt", 0, 6)], 0.0)
+    assert s.banner().startswith("⚠ Running a task failed: ValueError: no")

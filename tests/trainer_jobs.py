@@ -15,3 +15,22 @@ def last_stats(trainer: Any):  # noqa: ANN201 - a StepStats or None
 
 def iteration(trainer: Any) -> int:
     return trainer.iteration
+
+
+def payload_size(trainer: Any, payload: bytes) -> int:
+    """A command as large as `payload` (a partial of this): more than a socket's buffer holds."""
+    return len(payload)
+
+
+def slow_fsync(trainer: Any, seconds: float) -> None:
+    """Make every fsync where training runs take `seconds` (a USB stick), for the rest of that process."""
+    import os
+    import time
+
+    real = os.fsync
+
+    def slow(fd: int) -> None:
+        time.sleep(seconds)
+        real(fd)
+
+    os.fsync = slow

@@ -32,6 +32,7 @@ class CheckpointActions(QObject):
         super().__init__(parent)
         self.parent_widget, self.worker, self.settings, self.iteration = parent, worker, settings, iteration
         self.last: Future | None = None  # the newest save or open, until its answer comes
+        self.saving: tuple[Path, Future] | None = None  # the newest save: closing waits for it
         self.open_action = self._action("Open checkpoint…", "Ctrl+O", self.ask_open, "Resume a run saved earlier")
         self.save_action = self._action("Save checkpoint…", "Ctrl+S", self.ask_save, "Save this run, to resume it exactly later")
 
@@ -58,7 +59,13 @@ class CheckpointActions(QObject):
     # ------------------------------------------------------------ file work
     def save_to(self, path: str | Path) -> Future:
         """Save between two iterations (training goes on)."""
-        return self._remember(path, self.worker.save_checkpoint(path))
+        future = self._remember(path, self.worker.save_checkpoint(path))
+        self.saving = (Path(path).expanduser().absolute(), future)
+        return future
+
+    def unsaved(self) -> tuple[Path, Future] | None:
+        """The save still being written, if one is: (path, future)."""
+        return self.saving if self.saving is not None and not self.saving[1].done() else None
 
     def open_from(self, path: str | Path) -> Future:
         """Pause, then resume the run saved in `path`; a bad file changes nothing."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
     QVBoxLayout, QWidget,
@@ -80,9 +81,8 @@ class HyperparameterForm(QWidget):
         self.loss = self._combo(LossKind)
         self.update_mode = self._combo(UpdateMode)
         self.update_mode.setToolTip("manual: the tutorial's p.data.sub_(p.grad.data * lr), plain SGD")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("changing the seed restarts training")
+        self.seed = SeedBox()
+        self.seed.setToolTip("0 … 2⁶³−1; changing the seed restarts training")
         self.speed = QDoubleSpinBox()
         self.speed.setRange(0, 10000)
         self.speed.setDecimals(1)
@@ -100,6 +100,7 @@ class HyperparameterForm(QWidget):
         self.apply_button.clicked.connect(self.apply)
         self.lr.returnPressed.connect(self.apply)
         self.momentum.returnPressed.connect(self.apply)
+        self.seed.returnPressed.connect(self.apply)
         self.error = QLabel("")
         self.error.setObjectName("formError")
         self.error.setWordWrap(True)
@@ -126,7 +127,7 @@ class HyperparameterForm(QWidget):
         self.optimizer.setCurrentIndex(self.optimizer.findData(config.optimizer))
         self.loss.setCurrentIndex(self.loss.findData(config.loss))
         self.update_mode.setCurrentIndex(self.update_mode.findData(config.update))
-        self.seed.setValue(min(config.seed, self.seed.maximum()))
+        self.seed.setValue(config.seed)
         if speed_limit is not None:
             self.speed.setValue(speed_limit)
         self._show_error("")
@@ -161,6 +162,25 @@ class HyperparameterForm(QWidget):
     def _show_error(self, text: str) -> None:
         self.error.setText(text)
         self.error.setVisible(bool(text))
+
+
+class SeedBox(QLineEdit):
+    """Every seed the engine accepts, 0 … 2⁶³−1.  A QSpinBox holds 32-bit ints only: a larger seed
+    was shown clipped, and Apply then silently restarted the run with the clipped seed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,19}"), self))
+
+    def value(self) -> int:
+        """The seed typed; ConfigError (naming the seed) when empty or past 2⁶³−1."""
+        text = self.text().strip()
+        if not text.isdigit() or int(text) >= 2**63:
+            raise ConfigError("seed", f"must be an integer from 0 to {2**63 - 1} (got {text!r})")
+        return int(text)
+
+    def setValue(self, seed: int) -> None:  # noqa: N802 - QSpinBox's name, which this replaced
+        self.setText(str(int(seed)))
 
 
 def _parse_float(field: str, text: str) -> float:

@@ -8,13 +8,15 @@ Qt-free `Session`, which owns what the screen says; the window then redraws what
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
@@ -29,6 +31,7 @@ from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
 from .probe_tools import ProbeTools
 from .time_travel import TimeTravel
+from .recovery import TrainingRestart, closing_on_sigint, finish_saving_first
 from .session import Session
 from .worker import TrainingWorker
 
@@ -127,20 +130,17 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.notice)
         self.statusBar().addPermanentWidget(self.status, 1)
 
-        process = TRAIN_IN_PROCESS if process is None else process
-        self.worker = TrainingWorker(config=config, process=process, snapshot_interval=1 / DISPLAY_HZ,
-                                     record=str(record) if record else None, parent=self)
-        self.worker.snapshotReady.connect(self.refresh)
-        self.worker.ready.connect(self.refresh)
-        self.worker.errorOccurred.connect(lambda message: log.error("worker: %s", message))
-        self.worker.diverged.connect(lambda *_: self.refresh())
+        self._process = TRAIN_IN_PROCESS if process is None else process
+        self._record, self._starts = record, 0
+        self.start_worker(config)
         self.banner.dismissed.connect(self.session.dismiss_banner)
-        self.feature_panel.probe_requested.connect(self.worker.set_probe)
+        self.feature_panel.probe_requested.connect(lambda which: self.worker.set_probe(which))
         self.filter_panel.filter_clicked.connect(self.feature_panel.highlight_filter)
-        self.form.config_applied.connect(self.worker.apply_config)
-        self.form.speed_limit_changed.connect(self.worker.set_speed_limit)
-        self.probe_tools = ProbeTools(self, self.worker, self.session)
-        self.time_travel = TimeTravel(self, self.worker, self.session, self.loss_panel)
+        self.form.config_applied.connect(lambda c: self.worker.apply_config(c))
+        self.form.speed_limit_changed.connect(lambda limit: self.worker.set_speed_limit(limit))
+        current = lambda: self.worker  # noqa: E731 - the worker of the moment: Restart training replaces it
+        self.probe_tools = ProbeTools(self, current, self.session)
+        self.time_travel = TimeTravel(self, current, self.session, self.loss_panel)
         self.docks["timeline"] = self.time_travel.dock
         self.docks.update(self.probe_tools.docks)
         for name in ("drawing", "saliency", "confusion"):  # beside the table: one click away, not in the way
@@ -155,11 +155,31 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(1000 // DISPLAY_HZ)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
-        self.worker.start()
         if checkpoint is not None:  # the worker builds the trainer first, then loads this
             self.open_checkpoint_from(checkpoint)
 
     # ----------------------------------------------------------------- building
+    def start_worker(self, config: TrainConfig) -> None:
+        """Build, wire and start the training worker: at launch, and again after Restart training."""
+        self.worker_config = config
+        self._starts += 1
+        record = self._record  # after a restart, a new file beside the first: the lost run's recording stays
+        if record and self._starts > 1:
+            record = Path(record).with_name(f"{Path(record).stem}-restart{self._starts - 1}{Path(record).suffix}")
+        self.worker = TrainingWorker(config=config, process=self._process, snapshot_interval=1 / DISPLAY_HZ,
+                                     record=str(record) if record else None, parent=self)
+        self.worker.snapshotReady.connect(self.refresh)
+        self.worker.ready.connect(self.refresh)
+        self.worker.errorOccurred.connect(self._on_error)
+        self.worker.diverged.connect(lambda *_: self.refresh())
+        if hasattr(self, "checkpoints"):
+            self.checkpoints.worker = self.worker
+        self.worker.start()
+
+    def _on_error(self, message: str) -> None:
+        log.error("worker: %s", message)
+        self.refresh()  # the banner says it now, not at the next frame
+
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title}")
@@ -168,12 +188,12 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_actions(self) -> None:
-        w = self.worker
+        w = self._to_worker  # the worker of the moment: Restart training replaces it
         specs = [
-            ("run", "Run / Pause", ["Space"], w.toggle, "Train continuously, or pause"),
-            ("step", "Step iteration", ["N", "Right"], w.step_iteration, "Finish one whole iteration, then pause"),
-            ("phase", "Step phase", ["P", "."], w.step_phase, "Run just the next phase: zero_grad, forward, loss, backward, update"),
-            ("reset", "Reset", ["R"], w.reset, "Re-initialize the network from the seed"),
+            ("run", "Run / Pause", ["Space"], w("toggle"), "Train continuously, or pause"),
+            ("step", "Step iteration", ["N", "Right"], w("step_iteration"), "Finish one whole iteration, then pause"),
+            ("phase", "Step phase", ["P", "."], w("step_phase"), "Run just the next phase: zero_grad, forward, loss, backward, update"),
+            ("reset", "Reset", ["R"], w("reset"), "Re-initialize the network from the seed"),
         ]
         self.actions_by_name: dict[str, QAction] = {}
         toolbar = self.addToolBar("Training")
@@ -188,6 +208,10 @@ class MainWindow(QMainWindow):
             toolbar.addAction(action)
             menu.addAction(action)
             self.actions_by_name[name] = action
+        self.recovery = TrainingRestart(self, self.banner)
+        menu.addSeparator()
+        menu.addAction(self.recovery.action)
+        self.actions_by_name["restart"] = self.recovery.action
         file_menu = self.menuBar().addMenu("&File")
         self.checkpoints = CheckpointActions(self, self.worker, self.settings, lambda: self.session.iteration)
         file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action, self.probe_tools.open_image_action])
@@ -201,6 +225,9 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+
+    def _to_worker(self, command: str) -> Callable[..., None]:
+        return lambda *_: getattr(self.worker, command)()
 
     def save_checkpoint_to(self, path: str | Path) -> Future:
         """File ▸ Save checkpoint… after its dialog; the future gets the `CheckpointSaved` event."""
@@ -266,6 +293,7 @@ class MainWindow(QMainWindow):
         self._status_due = now + 1 / STATUS_HZ
         self.phase_strip.set_phase(s.phase_done, s.next_phase, running=s.running, story=s.story())
         banner = s.banner()
+        self.recovery.update(s.process_lost)
         if banner is None:
             self.banner.hide()
         elif banner != self.banner.text.text() or self.banner.isHidden():
@@ -277,16 +305,14 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- settings
     def _restore_settings(self) -> None:
-        s = self.settings
-        if (geometry := s.value("geometry")) is not None:
-            self.restoreGeometry(geometry)
-        else:  # first launch: 1600 × 960, or the whole screen where that is smaller (a 1280 × 800 projector)
+        s, bad = self.settings, []  # a hand-edited or foreign settings file never stops the launch
+        if not self._restore_bytes("geometry", self.restoreGeometry, bad):
+            # first launch: 1600 × 960, or the whole screen where that is smaller (a 1280 × 800 projector)
             screen = QApplication.primaryScreen()
             room = screen.availableGeometry() if screen is not None else None
             self.resize(min(1600, room.width()) if room else 1600, min(960, room.height()) if room else 960)
-        if (state := s.value("windowState")) is not None:
-            self.restoreState(state)
-        else:  # first launch: plots left, network centre, inspector right, in roughly 3 : 4 : 3
+        if not self._restore_bytes("windowState", self.restoreState, bad):
+            # first launch: plots left, network centre, inspector right, in roughly 3 : 4 : 3
             d, w, h = self.docks, self.width(), self.height()
             right = max(w * 3 // 10, 440)  # the parameter table's five columns at 11 pt, even on 1280 px
             left = max(min(w * 3 // 10, w - right - 480), w // 5)  # the network keeps 480 px where it can
@@ -297,12 +323,35 @@ class MainWindow(QMainWindow):
         mode = s.value("filterMode")
         if isinstance(mode, str) and mode in ("weights", "gradient", "last update"):
             self.filter_panel.set_mode(mode)
+        elif mode is not None:
+            bad.append("filterMode")
         speed = s.value("speedLimit")
         if speed is not None:
             try:
-                self.form.speed.setValue(float(speed))
+                value = float(speed)
             except (TypeError, ValueError):
-                pass
+                value = math.nan
+            if math.isfinite(value):
+                self.form.speed.setValue(value)
+            else:
+                bad.append("speedLimit")
+        if bad:
+            log.warning("ignored unreadable settings %s in %s", bad, s.fileName())
+            self.session.notify_after_start(f"Ignored unreadable settings ({', '.join(bad)}) in {s.fileName()}: "
+                                "defaults used, rewritten on quit", time.perf_counter())
+
+    def _restore_bytes(self, key: str, restore: Callable[[QByteArray], bool], bad: list[str]) -> bool:
+        """Restore a saved Qt state; False (and `key` in `bad` when something was there) if it cannot be read."""
+        value = self.settings.value(key)
+        if value is None:
+            return False
+        try:
+            if isinstance(value, (QByteArray, bytes)) and restore(value):
+                return True
+        except (TypeError, ValueError):
+            pass
+        bad.append(key)
+        return False
 
     def _save_settings(self) -> None:
         s = self.settings
@@ -314,6 +363,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         """Stop the worker at any moment (running, paused, mid-phase) before the window goes."""
+        if finish_saving_first(self, self.checkpoints.unsaved()):
+            event.ignore()  # closes itself once the save is done; a second close gives up on it
+            return
         self.timer.stop()
         self._save_settings()
         if not self.worker.shutdown(CLOSE_WAIT_MS):  # still building the trainer: loading data cannot be cut short
@@ -337,7 +389,8 @@ def run_app(
         record = default_recording()
     window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process, record=record or None)
     window.show()
-    return app.exec()
+    with closing_on_sigint(window):
+        return app.exec()
 
 
 def default_recording() -> Path | None:

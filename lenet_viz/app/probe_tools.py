@@ -13,6 +13,8 @@ turns their signals into the worker's commands and hands them the session's data
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
@@ -32,9 +34,9 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg);;All files (*)"
 
 
 class ProbeTools(QObject):
-    def __init__(self, window: QMainWindow, worker: TrainingWorker, session: Session) -> None:
+    def __init__(self, window: QMainWindow, worker: Callable[[], TrainingWorker], session: Session) -> None:
         super().__init__(window)
-        self.window, self.worker, self.session = window, worker, session
+        self.window, self._worker, self.session = window, worker, session
         self.drawing = DrawingPanel()
         self.saliency = SaliencyPanel()
         self.confusion = ConfusionPanel()
@@ -49,9 +51,9 @@ class ProbeTools(QObject):
             dock.visibilityChanged.connect(lambda visible, name=name: self._shown_changed(name, visible))
         self.drawing.drawing_changed.connect(self._drawn)
         self.saliency.target_changed.connect(lambda _: self._saliency_wanted())
-        self.confusion.refresh_requested.connect(lambda: worker.send(RefreshConfusion()))
-        self.confusion.cell_requested.connect(lambda t, p: worker.send(RequestGallery(t, p)))
-        self.confusion.probe_requested.connect(worker.set_probe)
+        self.confusion.refresh_requested.connect(lambda: self.worker.send(RefreshConfusion()))
+        self.confusion.cell_requested.connect(lambda t, p: self.worker.send(RequestGallery(t, p)))
+        self.confusion.probe_requested.connect(lambda index: self.worker.set_probe(index))
         self.open_image_action = QAction("Open image as probe…", window)
         self.open_image_action.setShortcut(QKeySequence("Ctrl+I"))
         self.open_image_action.setToolTip("A PNG or JPEG of a digit becomes the probe (Ctrl+I)")
@@ -69,6 +71,11 @@ class ProbeTools(QObject):
         dock.setWidget(scroll)
         self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         return dock
+
+    @property
+    def worker(self) -> TrainingWorker:
+        """The worker of the moment (Restart training replaces it)."""
+        return self._worker()
 
     # ------------------------------------------------------------------ user → engine
     def _drawn(self, image) -> None:  # noqa: ANN001 - (1, 32, 32) float32, or None for an empty canvas

@@ -40,6 +40,8 @@ PHASE_STORY = {
     Phase.BACKWARD: "loss.backward(): every parameter now has a .grad (see the filter inspector's gradient view)",
     Phase.UPDATE: "weights moved: p ← p − lr·grad (torch.optim, or the tutorial's p.data.sub_(p.grad.data * lr))",
 }
+#: Commands whose failure a later success of either clears from the banner (a file problem the user fixed).
+FILE_COMMANDS = ("SaveCheckpoint", "OpenCheckpoint")
 KEYS = "Press P to run one phase, N for a whole iteration, Space to train."
 
 
@@ -95,7 +97,9 @@ class Session:
         self.phase_done: Phase | None = None  # the phase the newest snapshot shows just ran
         self.opened_from: str | None = None  # the checkpoint this run was opened from, until it moves on
         self.error: str | None = None
+        self.error_from = ""  # the command whose failure `error` is ("SaveCheckpoint"), if one
         self.process_lost = False
+        self.last_saved: tuple[str, int] | None = None  # (path, iteration) last saved or opened: where a restart goes on
         self.diverged: DivergedAt | None = None
         self.silent_s = 0.0
         self.warning: str | None = None  # something the user did in the window that could not be done
@@ -107,13 +111,14 @@ class Session:
         self.ghosts: list[MetricHistory] = []  # abandoned branches, drawn faintly behind the live curves
         self.recording: str | None = None  # where this run is recorded
         self.recording_problem: str | None = None
-        self._dirty: set[str] = set()
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
+        self._pending: set[str] = set()
+        self._after_start: list[str] = []
 
     # ------------------------------------------------------------------ events in
     def apply(self, events: list[Event], now: float) -> set[str]:
-        changed, self._dirty = self._dirty, set()  # what the user changed since (scrub_to, ...)
+        changed, self._pending = self._pending, set()  # what restart() changed, for the next redraw
         for event in events:
             if event.run < self.run:
                 continue  # a replaced run's leftovers
@@ -129,6 +134,9 @@ class Session:
         self.info = e.info
         if first:
             self.notify(e.info.reason, now)
+            for text in self._after_start:  # after the dataset's reason, so the newest notice is theirs
+                self.notify(text, now)
+            self._after_start.clear()
             changed.add("config")
         changed.add("text")
 
@@ -172,6 +180,7 @@ class Session:
         self.opened_from = e.path
         self._show(e.snapshot, e.config, changed)
         if e.cause == "opened":
+            self.last_saved = (str(e.path), e.snapshot.iteration)
             self.notify(f"Opened {e.path}: iteration {e.snapshot.iteration:,}", now)
             changed.add("config")
         elif e.cause == "config":  # Apply never restarts a run without saying so
@@ -180,6 +189,9 @@ class Session:
 
     def _on_CheckpointSaved(self, e: CheckpointSaved, now: float, changed: set[str]) -> None:
         self.notify(f"Saved iteration {e.iteration:,} to {e.path}", now)
+        self.last_saved = (e.path, e.iteration)
+        if self.error is not None and self.error_from in FILE_COMMANDS:
+            self.error = None  # the file problem is solved: an old "cannot save" would now mislead
         changed.add("text")
 
     def _on_RunningChanged(self, e: RunningChanged, now: float, changed: set[str]) -> None:
@@ -195,7 +207,7 @@ class Session:
         elif "training process stopped unexpectedly" in e.message:
             self.process_lost, self.running, self.error = True, False, e.message
         elif self.error is None or self.built:  # a startup error keeps its own words after a key press
-            self.error = e.message
+            self.error, self.error_from = e.message, e.command
         changed.update(("text", "running"))
 
     def _on_Diverged(self, e: Diverged, now: float, changed: set[str]) -> None:
@@ -229,6 +241,15 @@ class Session:
         """A short-lived notice in the status bar ("Saved …")."""
         if text:
             self._notices.append((text, now + NOTICE_S))
+            self._pending.add("text")
+
+    def notify_after_start(self, text: str, now: float) -> None:
+        """A notice from the launch itself (settings ignored): shown once the trainer is built,
+        so the dataset's notice does not cover it at once."""
+        if self.info is None:
+            self._after_start.append(text)
+        else:
+            self.notify(text, now)
 
     @property
     def view(self) -> Snapshot | None:
@@ -240,9 +261,9 @@ class Session:
         self.scrub_target = iteration
         if iteration is None and self.scrubbed is not None:
             self.scrubbed = None
-            self._dirty |= {"snapshot", "text"}
-        self._dirty.add("text")
-        return set(self._dirty)
+            self._pending |= {"snapshot", "text"}
+        self._pending.add("text")
+        return set(self._pending)
 
     def warn(self, text: str) -> None:
         """Something the user asked of the window failed (an unreadable image, ...): one line in the banner."""
@@ -252,6 +273,23 @@ class Session:
         self.error = None
         self.diverged = None
         self.warning = None
+
+    def restart(self, now: float) -> None:
+        """A fresh training process replaces the lost one: its events start again at run 1, and the
+        curves go (the new run starts at iteration 0, or brings the saved history with it)."""
+        self.run, self.history, self.snapshot, self.info = 0, MetricHistory(), None, None
+        self.built = self.running = self.process_lost = False
+        self.error, self.error_from, self.diverged, self.silent_s, self.opened_from = None, "", None, 0.0, None
+        self.iteration, self.epoch, self.next_phase, self.phase_done = 0, 0, Phase.ZERO_GRAD, None
+        self.rate.clear()
+        self.notify(f"Restarted training from {self._restart_point()}", now)
+        self._pending = {"reset", "history", "running", "text"}
+
+    def _restart_point(self) -> str:
+        if self.last_saved is None:
+            return "the seed at iteration 0 (nothing was saved or opened in this session)"
+        path, iteration = self.last_saved
+        return f"{path} (iteration {iteration:,}, saved or opened in this session)"
 
     def select_filter(self, index: int | None) -> None:
         self.selected_filter = index
@@ -287,8 +325,8 @@ class Session:
 
     def banner(self) -> str | None:
         if self.process_lost:
-            return (f"⚠ {self.error} — the curves and the last picture are kept, but the network was in that process "
-                    "and is gone. Restart lenet-viz to train again (open a saved checkpoint to go on from it).")
+            return (f"⚠ {self.error} — the network was in that process and is gone; the curves and the last picture "
+                    f"stay until you restart. Restart training starts again from {self._restart_point()}.")
         if self.silent_s >= SILENT_S:
             return f"⚠ The training process has not answered for {self.silent_s:.0f} s (stopped or stuck?). Commands wait until it does."
         if self.error is not None:

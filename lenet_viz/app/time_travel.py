@@ -10,6 +10,8 @@ returns to the running end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow
@@ -25,9 +27,9 @@ SCRUB_PEN = pg.mkPen("#ff9f1c", width=2)
 
 
 class TimeTravel(QObject):
-    def __init__(self, window: QMainWindow, worker: TrainingWorker, session: Session, loss_panel: LossPanel) -> None:
+    def __init__(self, window: QMainWindow, worker: Callable[[], TrainingWorker], session: Session, loss_panel: LossPanel) -> None:
         super().__init__(window)
-        self.worker, self.session, self.loss_panel = worker, session, loss_panel
+        self._worker, self.session, self.loss_panel = worker, session, loss_panel
         self.timeline = TimelinePanel()
         self.dock = QDockWidget("Timeline", window)
         self.dock.setObjectName("dock-Timeline")
@@ -45,6 +47,11 @@ class TimeTravel(QObject):
         self.line.sigDragged.connect(lambda line: self._line_moved(exact=False))
         self.line.sigPositionChangeFinished.connect(lambda line: self._line_moved(exact=True))
         self._ghosts_shown: list = []
+
+    @property
+    def worker(self) -> TrainingWorker:
+        """The worker of the moment (Restart training replaces it)."""
+        return self._worker()
 
     # ------------------------------------------------------------------ user → engine
     def scrub(self, iteration: int, exact: bool = True) -> None:

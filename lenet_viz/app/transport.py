@@ -105,7 +105,7 @@ class ProcessTransport:
         if isinstance(command, Stop):
             self._stopping = True
         elif self._ended and self._deliver is not None:  # say so, instead of vanishing into a closed pipe
-            self._deliver(Failed(self._run, "The training process has stopped; restart lenet-viz to train again",
+            self._deliver(Failed(self._run, "The training process has stopped; use Training ▸ Restart training",
                                  getattr(command, "token", 0)))
             return
         self._put(command)

@@ -96,7 +96,10 @@ class TrainingWorker(QThread):
 
     # ------------------------------------------------ commands (any thread, never block)
     def send(self, command: Command) -> None:
-        self.transport.send(command)
+        try:
+            self.transport.send(command)
+        except RuntimeError as exc:  # a training process that stopped reading: the banner says it is silent
+            log.warning("%s: %s", type(command).__name__, exc)
 
     def play(self) -> None:
         self.send(Play())
@@ -160,18 +163,19 @@ class TrainingWorker(QThread):
         future: Future = Future()
         self._futures[token] = future
         try:
-            self.send(make(token))
+            self.transport.send(make(token))
+        except RuntimeError as exc:  # not sent (a training process that stopped reading): the future says so
+            del self._futures[token]
+            future.set_exception(exc)
         except BaseException:
             del self._futures[token]
             raise
         return future
 
     def stop(self) -> None:
-        """Ask the loop to end; the command wakes a paused loop."""
-        try:
-            self.send(Stop())
-        except RuntimeError:  # a child that stopped reading: shutdown() terminates it
-            pass
+        """Ask the loop to end; the command wakes a paused loop (a child that stopped reading:
+        shutdown() terminates it)."""
+        self.send(Stop())
 
     def start(self, *args: Any) -> None:
         """QThread.start(), from the GUI thread; garbage is collected only there until shutdown()."""

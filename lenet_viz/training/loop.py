@@ -171,7 +171,8 @@ class TrainingLoop:
                 raise ValueError(f"unknown command {command!r}")
             handler(command)
         except Exception as exc:  # noqa: BLE001 - reported, paused, still accepting commands
-            self._fail(DOING.get(type(command), type(command).__name__), exc, getattr(command, "token", 0))
+            self._fail(DOING.get(type(command), type(command).__name__), exc, getattr(command, "token", 0),
+                       type(command).__name__)
 
     def _play(self, _: Play) -> None:
         self._next_tick = 0.0
@@ -353,11 +354,11 @@ class TrainingLoop:
             self.running = running
             self._emit(RunningChanged(self.run_id, running))
 
-    def _fail(self, what: str, exc: BaseException, token: int = 0) -> None:
+    def _fail(self, what: str, exc: BaseException, token: int = 0, command: str = "") -> None:
         """Log the traceback; tell the user in one line; pause, so nothing runs on in a bad state."""
         log.error("%s failed", what, exc_info=exc)
         self._set_running(False)
-        self._emit(Failed(self.run_id, user_message(what, exc), token))
+        self._emit(Failed(self.run_id, user_message(what, exc), token, command))
 
 
 def user_message(what: str, exc: BaseException) -> str:

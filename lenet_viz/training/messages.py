@@ -223,11 +223,13 @@ class RunningChanged(Event):
 
 @dataclass(frozen=True)
 class Failed(Event):
-    """One line for the user; the loop is paused.  `token` names the command that failed, if any."""
+    """One line for the user; the loop is paused.  `token` names the command that failed, if any;
+    `command` its class name ("SaveCheckpoint"), so a later success of the same kind can clear it."""
 
     run: int
     message: str
     token: int = 0
+    command: str = ""
 
 
 @dataclass(frozen=True)

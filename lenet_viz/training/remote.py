@@ -153,13 +153,19 @@ def main(fd: int) -> None:
 
     Ctrl+C in the terminal reaches the whole process group; the app stops this child itself
     (cleanly, or by terminate() on close), so the child ignores SIGINT instead of printing a
-    KeyboardInterrupt traceback mid-step."""
+    KeyboardInterrupt traceback mid-step.  SIGTERM (the app giving up on a stuck command) unwinds
+    instead of vanishing, so a checkpoint being written removes its temporary file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _terminated)
     logging.basicConfig(level=logging.WARNING, format=f"lenet-viz training (pid {os.getpid()}): %(levelname)s %(message)s")
     serve(Connection(fd))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip tearing down torch's modules (up to a second): the app is waiting to close
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

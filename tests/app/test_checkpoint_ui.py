@@ -120,7 +120,8 @@ def test_a_failed_save_shows_the_banner_and_keeps_training(qtbot, window, tmp_pa
 def test_menu_actions_open_the_dialogs_and_use_their_answer(qtbot, window, tmp_path, monkeypatch):
     w = window
     file_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&File")
-    assert [a.text() for a in file_menu.actions() if not a.isSeparator()] == ["Open checkpoint…", "Save checkpoint…", "Quit"]
+    assert [a.text() for a in file_menu.actions() if not a.isSeparator()] == [
+        "Open checkpoint…", "Save checkpoint…", "Open image as probe…", "Quit"]
     assert w.actions_by_name["open"].shortcut().toString() == "Ctrl+O"
     assert w.actions_by_name["save"].shortcut().toString() == "Ctrl+S"
     steps(qtbot, w, 2)
