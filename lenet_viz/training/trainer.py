@@ -16,9 +16,11 @@ import torch.nn.functional as F
 from ..data import Dataset, load_dataset
 from ..model import LAYERS, LeNet
 from .config import LIVE_FIELDS, ConfigError, LossKind, OptimizerKind, TrainConfig, UpdateMode
+from .explain import Conv1Tap, compare_manual_update, explain_conv1_grad
+from .graph import GraphRecorder
 from .history import MetricHistory
 from .probes import activations, autograd_chain, to_numpy
-from .types import ParamRow, Phase, Snapshot, StepStats
+from .types import Conv1GradExplanation, ParamRow, Phase, Snapshot, StepStats, UpdateComparison
 
 
 def resolve_device(name: str) -> torch.device:
@@ -46,6 +48,10 @@ class Trainer:
         self.history = MetricHistory()
         self.probe_index = 0
         self._pending: TrainConfig | None = None
+        #: Record the autograd graph's gradient norms in BACKWARD (~1 ms an iteration).  A run loop
+        #: sets it False for iterations whose snapshot nobody will see; scripts and tests keep it on.
+        self.record_graph = True
+        self._in_step = False  # step() runs whole iterations: no forward-time shape recording
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -64,6 +70,8 @@ class Trainer:
         self._names = [n for n, _ in self.model.named_parameters()]
         self._params = [p for _, p in self.model.named_parameters()]
         self._name_of = {id(p): n for n, p in self.model.named_parameters()}
+        self._graph = GraphRecorder()  # shapes and incoming gradients of the loss's grad_fn graph
+        self._conv1_tap = Conv1Tap(self.model.conv1)  # conv1's input and upstream gradient, for the formula
         self._weights = [p.detach() for p in self._params]
         self._before = [torch.empty_like(w) for w in self._weights]  # reused by every UPDATE
         self._runners = {phase: getattr(self, f"_run_{phase.value}") for phase in Phase}
@@ -140,17 +148,24 @@ class Trainer:
     def step_phase(self) -> Phase:
         """Run exactly the next phase and return it."""
         ran = self.phase
-        self._runners[ran]()
+        if ran is Phase.ZERO_GRAD:
+            self._conv1_tap.clear()
+        with self._graph.observe(ran, self._loss, shapes=not self._in_step, grads=self.record_graph):
+            self._runners[ran]()
         self.last_phase = ran
         self.phase = ran.next()
         return ran
 
     def step(self) -> StepStats:
         """Finish the current iteration from wherever it stands; return its stats."""
-        while True:
-            if self.step_phase() is Phase.UPDATE:
-                assert self.last_stats is not None
-                return self.last_stats
+        self._in_step = True
+        try:
+            while True:
+                if self.step_phase() is Phase.UPDATE:
+                    assert self.last_stats is not None
+                    return self.last_stats
+        finally:
+            self._in_step = False
 
     def _run_zero_grad(self) -> None:
         self._adopt_pending()
@@ -307,7 +322,23 @@ class Trainer:
             autograd=None if self._loss is None else autograd_chain(self._loss, self._name_of),
             loss=self._loss_value,
             lr=self.config.lr,
+            autograd_graph=self._graph.graph(self._loss, self._name_of),
         )
+
+    # ------------------------------------------------------------ inside one step
+    def explain_conv1_grad(self, f: int, r: int, c: int) -> Conv1GradExplanation:
+        """conv1.weight.grad[f, 0, r, c] (and conv1.bias.grad[f]) worked out from this batch's numbers."""
+        tap, conv1 = self._conv1_tap, self.model.conv1
+        if tap.input is None or tap.upstream is None or conv1.weight.grad is None or conv1.bias.grad is None:
+            raise ValueError("conv1.weight.grad is None: run BACKWARD first, then click a gradient cell")
+        return explain_conv1_grad(
+            to_numpy(tap.input), to_numpy(tap.upstream), to_numpy(conv1.weight.grad), to_numpy(conv1.bias.grad), f, r, c
+        )
+
+    def compare_manual_update(self) -> UpdateComparison:
+        """The tutorial's hand-written update and SGD(momentum=0).step() on copies, at the optimizer's lr."""
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        return compare_manual_update(list(zip(self._names, self._params)), lr)
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
