@@ -18,7 +18,7 @@ BUG_NAMES = ("skip_zero_grad", "lr_x100", "raw_pixels", "shuffled_labels", "doub
 #: LeNet.forward (lenet_viz/model.py), as it runs.
 FORWARD_SOURCE = """\
 class Net(nn.Module):
-    # __init__: conv1 1->6 5x5, conv2 6->16 5x5, fc1 400->120, fc2 120->84, fc3 84->10
+    # __init__ as in the tutorial: conv1, conv2 (5x5), fc1, fc2, fc3
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)

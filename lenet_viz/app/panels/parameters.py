@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ...training.types import ParamRow, Snapshot
+from .common import shape_text
 from .gradients import LAYER_COLORS
 
 COLUMNS = ("name", "shape", "count", "weight norm", "grad norm")
@@ -24,10 +25,6 @@ HEADER_TIPS = (
     "L2 norm of p.grad.  None while .grad is None: after zero_grad(set_to_none=True) until backward()",
 )
 NUMERIC = {2, 3, 4}
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    return "×".join(str(d) for d in shape) or "scalar"
 
 
 def phase_text(snapshot: Snapshot) -> str:
