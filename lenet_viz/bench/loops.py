@@ -100,6 +100,7 @@ class EngineLoop:
 
     def __init__(self, config: TrainConfig, dataset: Dataset) -> None:
         self.trainer = Trainer(config, dataset=dataset)
+        self.trainer.record_graph = False  # headless: nobody sees the graph (inside_step measures recording)
         self.timed_evaluations = 0  # evaluations that fell inside timed blocks (not warm-up)
 
     def run(self, iterations: int) -> Block:

@@ -16,6 +16,7 @@ import torch
 from ..data import DataError, Dataset, default_data_dir, load_dataset
 from ..training import ConfigError, LossKind, OptimizerKind, TrainConfig
 from .app_hook import APP_THREADS, app_contender, app_soak, app_summary, load_app
+from .inside_step import snapshot_costs
 from .loops import BareLoop, Block, Contender, EngineLoop, interleaved_rounds, sweep_threads, thread_choices
 from .report import build_results, format_table, rate_section, write_json
 
@@ -122,6 +123,7 @@ def engine_summary(blocks: list[Block], engine: EngineLoop, dataset: Dataset) ->
         timed_evaluations=engine.timed_evaluations,
         eval_ms=eval_ms,
         eval_share=engine.timed_evaluations * eval_ms / 1000 / sum(b.wall_s for b in blocks),
+        snapshot=snapshot_costs(engine.trainer),  # after the timed rounds: it steps the trainer
     )
     return section
 
