@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..data import load_dataset
-from ..training import TrainConfig, Trainer
+from ..data import DataError, load_dataset
+from ..training import ConfigError, TrainConfig, Trainer
 from .loops import Block, interleaved_rounds, timed
 
 
@@ -93,6 +94,7 @@ def click_costs(trainer: Trainer, repeats: int = 10) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lenet_viz.bench.inside_step", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="digits", help="digits (bundled, default), mnist, random")
+    p.add_argument("--data-dir", type=Path, help="MNIST folder (default: ../shared/data/mnist beside the repo, else the cache)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: steady CPU-time comparison)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--iterations", type=int, default=60, help="iterations per timed block")
@@ -101,15 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    from .runner import default_bench_data_dir
+
     try:
-        config = TrainConfig(dataset=args.dataset, eval_every=0, threads=args.threads, batch_size=args.batch_size)
-        dataset = load_dataset(args.dataset, seed=config.seed)
+        config = TrainConfig(
+            dataset=args.dataset, data_dir=str(args.data_dir or default_bench_data_dir()), eval_every=0,
+            threads=args.threads, batch_size=args.batch_size,
+        )
+        dataset = load_dataset(args.dataset, config.data_dir, seed=config.seed)
         results = {
             "config": {"dataset": args.dataset, "threads": args.threads, "batch_size": args.batch_size},
             "iteration": recording_overhead(config, dataset, args.iterations, args.rounds),
             "snapshot": snapshot_costs(Trainer(config, dataset=dataset)),
             "click": click_costs(Trainer(config, dataset=dataset)),
         }
+    except (DataError, ConfigError) as exc:
+        print(f"lenet_viz bench: {exc}", file=sys.stderr)
+        return 2
     finally:
         torch.set_num_threads(threads_before)
     it, snap, click = results["iteration"], results["snapshot"], results["click"]

@@ -16,7 +16,6 @@ import torch
 from ..data import DataError, Dataset, default_data_dir, load_dataset
 from ..training import ConfigError, LossKind, OptimizerKind, TrainConfig
 from .app_hook import APP_THREADS, app_contender, app_soak, app_summary, load_app
-from .inside_step import snapshot_costs
 from .loops import BareLoop, Block, Contender, EngineLoop, interleaved_rounds, sweep_threads, thread_choices
 from .report import build_results, format_table, rate_section, write_json
 
@@ -113,6 +112,8 @@ def choose_threads(args: argparse.Namespace, config: TrainConfig, dataset: Datas
 
 def engine_summary(blocks: list[Block], engine: EngineLoop, dataset: Dataset) -> dict[str, Any]:
     """Engine rates plus what its held-out evaluation cost, the one thing the bare loop never does."""
+    from .inside_step import snapshot_costs  # here: `python -m lenet_viz.bench.inside_step` must not find it imported
+
     config = engine.trainer.config
     section = rate_section(blocks, config.batch_size)
     eval_ms = engine.evaluation_ms()

@@ -91,12 +91,14 @@ class GraphRecorder:
 
     def _recorder(self, k: int):  # noqa: ANN202
         def record(grad_outputs: tuple) -> None:  # returns None: the gradient flows on untouched
-            grads = [g.detach() for g in grad_outputs if g is not None]
-            if grads:
-                norms = [torch.linalg.vector_norm(g) for g in grads]  # 0-d tensors: no host sync here
-                self._norms[k] = norms[0] if len(norms) == 1 else torch.linalg.vector_norm(torch.stack(norms))
-                if self._order[k].metadata.get(SHAPE_KEY) is None:
-                    self._order[k].metadata[SHAPE_KEY] = tuple(grads[0].shape)
+            grads = [g for g in grad_outputs if g is not None]  # LeNet's nodes have one output each
+            if not grads:
+                return
+            norm = torch.linalg.vector_norm  # a 0-d tensor: no host sync inside backward
+            self._norms[k] = norm(grads[0]) if len(grads) == 1 else norm(torch.stack([norm(g) for g in grads]))
+            meta = self._order[k].metadata
+            if SHAPE_KEY not in meta:
+                meta[SHAPE_KEY] = tuple(grads[0].shape)
 
         return record
 

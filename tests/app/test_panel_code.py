@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QWidget
 
-from lenet_viz.app.panels.code_panel import BUG_BACKGROUND, LAST_BACKGROUND, NEXT_BACKGROUND, CodePanel
+from lenet_viz.app.panels.code_panel import CODE_PT, BUG_BACKGROUND, LAST_BACKGROUND, NEXT_BACKGROUND, CodePanel
 from lenet_viz.training.code_text import training_code
 from lenet_viz.training.types import Phase
 
@@ -65,4 +66,16 @@ def test_syntax_colours(panel):
     bug_line = code.bug_lines["double_softmax"][0]
     bug_formats = panel.editor.document().findBlockByNumber(bug_line - 1).layout().formats()
     assert bug_formats[-1].format.foreground().color() == panel.highlighter.formats["bug"].foreground().color()
-    assert panel.editor.isReadOnly() and panel.editor.font().pointSize() >= 14
+    assert panel.editor.isReadOnly()
+
+
+def test_projector_size_type_survives_the_apps_11pt_stylesheet(qtbot):
+    window = QWidget()
+    window.setStyleSheet("QWidget { font-size: 11pt; }")  # resources/style.qss sets this for every widget
+    qtbot.addWidget(window)
+    panel = CodePanel(window)
+    window.show()
+    qtbot.waitExposed(window)
+    panel.editor.ensurePolished()
+    assert panel.editor.font().pointSize() == CODE_PT
+    assert panel.editor.font().fixedPitch() or "mono" in panel.editor.font().family().lower()

@@ -7,7 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lenet_viz.app.panels.formula import HINT, FormulaPanel
+from PySide6.QtWidgets import QWidget
+
+from lenet_viz.app.panels.formula import EQUATION_PT, HINT, FormulaPanel
 from lenet_viz.data import load_dataset
 from lenet_viz.training import Phase, TrainConfig, Trainer
 
@@ -69,3 +71,15 @@ def test_picking_a_cell_by_hand_asks_for_it_selecting_does_not(qtbot, panel):
     with qtbot.waitSignal(panel.cell_requested, timeout=1000) as blocker:
         panel.spins[2].setValue(3)
     assert blocker.args == [4, 2, 3]
+
+
+def test_the_equation_stays_large_under_the_apps_11pt_stylesheet(qtbot, explanation):
+    window = QWidget()
+    window.setStyleSheet("QWidget { font-size: 11pt; }")  # resources/style.qss sets this for every widget
+    qtbot.addWidget(window)
+    panel = FormulaPanel(window)
+    window.show()
+    qtbot.waitExposed(window)
+    panel.show(explanation)
+    panel.equation.ensurePolished()
+    assert panel.equation.font().pointSize() == EQUATION_PT

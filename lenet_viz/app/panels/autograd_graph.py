@@ -221,8 +221,7 @@ class AutogradGraphPanel(QWidget):
         self.layout_: GraphLayout | None = None
         self.nodes: dict[int, NodeItem] = {}
         self._key: tuple | None = None
-        self._hint = self.scene.addSimpleText(HINT)
-        self._hint.setBrush(QColor("#c9cdd3"))
+        self.clear()
 
     def show(self, graph: AutogradGraph | None | object = _WIDGET) -> None:  # type: ignore[override]
         """Draw `graph` (`snapshot.autograd_graph`; None: the hint).  No argument: QWidget.show()."""
@@ -233,12 +232,12 @@ class AutogradGraphPanel(QWidget):
 
     def update_graph(self, graph: AutogradGraph | None) -> None:
         """Draw `graph`; None clears back to the hint (before the first loss, after a reset)."""
-        if graph is not None and graph == self.graph:
-            return  # the same frame again
-        self.graph = graph
+        if graph == self.graph:
+            return  # the same frame again (or still no graph)
         if graph is None:
-            self._clear()
+            self.clear()
             return
+        self.graph = graph
         key = (tuple((n.name, n.parameter) for n in graph.nodes), graph.edges)
         if key != self._key:
             self._build(graph)
@@ -248,16 +247,15 @@ class AutogradGraphPanel(QWidget):
         for node in graph.nodes:
             self.nodes[node.id].set_content(node_lines(node), norm_colour(node.grad_norm, decades))
 
-    def _clear(self) -> None:
+    def clear(self) -> None:
+        """Back to the hint (before the first loss, after a reset)."""
         self.scene.clear()
-        self.nodes, self._key, self.layout_ = {}, None, None
-        self._hint = self.scene.addSimpleText(HINT)
-        self._hint.setBrush(QColor("#c9cdd3"))
+        self.graph, self.nodes, self._key, self.layout_ = None, {}, None, None
+        self.scene.addSimpleText(HINT).setBrush(QColor("#c9cdd3"))
         self.details.setText(HINT)
 
     def _build(self, graph: AutogradGraph) -> None:
         self.scene.clear()
-        self._hint = None
         self.nodes = {}
         fonts = _fonts()
         widest = max(QFontMetricsF(f).horizontalAdvance(t) for n in graph.nodes for f, t in zip(fonts, _widest_lines(n)))
@@ -289,19 +287,13 @@ class AutogradGraphPanel(QWidget):
         self.details.setText(text)
         return text
 
-    def clear(self) -> None:
-        """Back to the hint (training was reset)."""
-        self.update_graph(None)
-
 
 def _fonts() -> list[QFont]:
     """Name (bold), shape, gradient norm."""
-    fonts = []
-    for row in range(3):
-        font = QFont()
+    fonts = [QFont(), QFont(), QFont()]
+    for row, font in enumerate(fonts):
         font.setPointSizeF(FONT_PT if row == 0 else FONT_PT - 2)
         font.setBold(row == 0)
-        fonts.append(font)
     return fonts
 
 

@@ -72,9 +72,7 @@ class CodePanel(QWidget):
         super().__init__(parent)
         self.caption = QLabel(HINT)
         self.caption.setWordWrap(True)
-        font = self.caption.font()
-        font.setPointSize(CODE_PT - 2)
-        self.caption.setFont(font)
+        self.caption.setStyleSheet(f"font-size: {CODE_PT - 2}pt;")  # a widget's own sheet beats the app's 11pt
         self.editor = QPlainTextEdit()
         self.editor.setReadOnly(True)
         self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -82,6 +80,7 @@ class CodePanel(QWidget):
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         mono.setPointSize(CODE_PT)
         self.editor.setFont(mono)
+        self.editor.setStyleSheet(f"font-size: {CODE_PT}pt;")
         self.highlighter = PythonHighlighter(self.editor.document())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)

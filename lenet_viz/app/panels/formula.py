@@ -119,9 +119,7 @@ class FormulaPanel(QWidget):
         self.equation.setWordWrap(True)
         self.equation.setTextFormat(Qt.TextFormat.RichText)
         self.equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        font = self.equation.font()
-        font.setPointSize(EQUATION_PT)
-        self.equation.setFont(font)
+        self.equation.setStyleSheet(f"font-size: {EQUATION_PT}pt;")  # a widget's own sheet beats the app's 11pt
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(picker)
