@@ -39,7 +39,10 @@ class _View:
 
 
 def layered_layout(
-    n_nodes: int, edges: Sequence[tuple[int, int]], box: tuple[float, float] = (230.0, 64.0), gap: tuple[float, float] = (24.0, 40.0)
+    n_nodes: int,
+    edges: Sequence[tuple[int, int]],
+    box: tuple[float, float] = (230.0, 64.0),
+    gap: tuple[float, float] = (24.0, 40.0),
 ) -> GraphLayout:
     """Lay out nodes 0..n-1 (0 is the root) with `edges` pointing down, boxes of one size `box`."""
     w, h = box

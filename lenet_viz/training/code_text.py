@@ -94,13 +94,14 @@ def training_code(
         w.add("")
     w.add("net = Net()")
     w.add("criterion = nn.MSELoss()" if str(loss) == "mse" else "criterion = nn.CrossEntropyLoss()")
+    lr_bug = "lr_x100" if "lr_x100" in bugs else None
     if manual:
-        w.add(f"learning_rate = {_lr_text(lr, bugs)}", bug="lr_x100" if "lr_x100" in bugs else None)
+        w.add(f"learning_rate = {_lr_text(lr, bugs)}", bug=lr_bug)
     elif str(optimizer) == "adam":
-        w.add(f"optimizer = optim.Adam(net.parameters(), lr={_lr_text(lr, bugs)})", bug="lr_x100" if "lr_x100" in bugs else None)
+        w.add(f"optimizer = optim.Adam(net.parameters(), lr={_lr_text(lr, bugs)})", bug=lr_bug)
     else:
         extra = f", momentum={momentum:g}" if momentum else ""
-        w.add(f"optimizer = optim.SGD(net.parameters(), lr={_lr_text(lr, bugs)}{extra})", bug="lr_x100" if "lr_x100" in bugs else None)
+        w.add(f"optimizer = optim.SGD(net.parameters(), lr={_lr_text(lr, bugs)}{extra})", bug=lr_bug)
     if "shuffled_labels" in bugs:
         w.add("# lab bug shuffled_labels: every image gets a random label", bug="shuffled_labels")
         w.add("trainset.targets = trainset.targets[torch.randperm(len(trainset))]", bug="shuffled_labels")

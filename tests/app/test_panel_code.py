@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QWidget
 
-from lenet_viz.app.panels.code_panel import CODE_PT, BUG_BACKGROUND, LAST_BACKGROUND, NEXT_BACKGROUND, CodePanel
+from lenet_viz.app.panels.code_panel import BUG_BACKGROUND, CODE_PT, LAST_BACKGROUND, NEXT_BACKGROUND, CodePanel
 from lenet_viz.training.code_text import training_code
 from lenet_viz.training.types import Phase
 
@@ -69,13 +68,10 @@ def test_syntax_colours(panel):
     assert panel.editor.isReadOnly()
 
 
-def test_projector_size_type_survives_the_apps_11pt_stylesheet(qtbot):
-    window = QWidget()
-    window.setStyleSheet("QWidget { font-size: 11pt; }")  # resources/style.qss sets this for every widget
-    qtbot.addWidget(window)
-    panel = CodePanel(window)
-    window.show()
-    qtbot.waitExposed(window)
+def test_projector_size_type_survives_the_apps_11pt_stylesheet(qtbot, styled_parent):
+    panel = CodePanel(styled_parent)
+    styled_parent.show()
+    qtbot.waitExposed(styled_parent)
     panel.editor.ensurePolished()
     assert panel.editor.font().pointSize() == CODE_PT
     assert panel.editor.font().fixedPitch() or "mono" in panel.editor.font().family().lower()

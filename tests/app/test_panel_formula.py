@@ -7,8 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from PySide6.QtWidgets import QWidget
-
 from lenet_viz.app.panels.formula import EQUATION_PT, HINT, FormulaPanel
 from lenet_viz.data import load_dataset
 from lenet_viz.training import Phase, TrainConfig, Trainer
@@ -73,13 +71,10 @@ def test_picking_a_cell_by_hand_asks_for_it_selecting_does_not(qtbot, panel):
     assert blocker.args == [4, 2, 3]
 
 
-def test_the_equation_stays_large_under_the_apps_11pt_stylesheet(qtbot, explanation):
-    window = QWidget()
-    window.setStyleSheet("QWidget { font-size: 11pt; }")  # resources/style.qss sets this for every widget
-    qtbot.addWidget(window)
-    panel = FormulaPanel(window)
-    window.show()
-    qtbot.waitExposed(window)
+def test_the_equation_stays_large_under_the_apps_11pt_stylesheet(qtbot, styled_parent, explanation):
+    panel = FormulaPanel(styled_parent)
+    styled_parent.show()
+    qtbot.waitExposed(styled_parent)
     panel.show(explanation)
     panel.equation.ensurePolished()
     assert panel.equation.font().pointSize() == EQUATION_PT

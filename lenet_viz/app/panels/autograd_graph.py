@@ -73,8 +73,8 @@ def node_details(node: GraphNode, graph: AutogradGraph) -> str:
     lines = [f"{node.name}  (node {node.id})"]
     if tip := node_tip(node.name):
         lines.append(tip)
-    what = f"parameter {node.parameter}, shape {shape_text(node.shape)}" if node.parameter else f"produced {shape_text(node.shape)}"
-    lines.append(what)
+    shape = shape_text(node.shape)
+    lines.append(f"parameter {node.parameter}, shape {shape}" if node.parameter else f"produced {shape}")
     lines.append(
         "no gradient yet (before backward, or after zero_grad)"
         if node.grad_norm is None
@@ -308,4 +308,5 @@ def _arrow(before: QPointF, tip: QPointF, size: float = 11.0) -> QPolygonF:
     length = math.hypot(dx, dy) or 1.0
     ux, uy = dx / length, dy / length
     base = QPointF(tip.x() - ux * size, tip.y() - uy * size)
-    return QPolygonF([tip, QPointF(base.x() - uy * size / 2, base.y() + ux * size / 2), QPointF(base.x() + uy * size / 2, base.y() - ux * size / 2)])
+    half_x, half_y = uy * size / 2, ux * size / 2
+    return QPolygonF([tip, QPointF(base.x() - half_x, base.y() + half_y), QPointF(base.x() + half_x, base.y() - half_y)])

@@ -39,10 +39,11 @@ def equation_html(e: Conv1GradExplanation) -> str:
     first, rest = float(e.per_image[0]), float(e.per_image[1:].sum())
     weight_ok = agrees(e.total, e.weight_grad)
     bias_ok = agrees(e.bias_total, e.bias_grad)
+    others = f" {'−' if rest < 0 else '+'} {format_value(abs(rest))} <span style='color:#9aa0a8'>({n - 1} more)</span>"
     lines = [
         f"∂L/∂w[{f},0,{r},{c}] = Σ<sub>b</sub> Σ<sub>i,j</sub> x<sub>b</sub>[i+{r}, j+{c}] · g<sub>b</sub>[{f}, i, j]"
         f" = {format_value(first)} <span style='color:#9aa0a8'>(image 0)</span>"
-        + (f" {'−' if rest < 0 else '+'} {format_value(abs(rest))} <span style='color:#9aa0a8'>({n - 1} more)</span>" if n > 1 else "")
+        + (others if n > 1 else "")
         + f" = <b>{format_value(e.total)}</b>",
         f"conv1.weight.grad[{f},0,{r},{c}] = <b>{format_value(e.weight_grad)}</b>  "
         + _verdict(weight_ok, e.total - e.weight_grad),
