@@ -9,15 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QGraphicsSimpleTextItem
 
-from lenet_viz.app.panels.autograd_graph import (
-    HINT,
-    LUT,
-    NO_GRAD_FILL,
-    AutogradGraphPanel,
-    NodeItem,
-    decade_range,
-    norm_colour,
-)
+from lenet_viz.app.panels.autograd_graph import HINT, AutogradGraphPanel, NodeItem
+from lenet_viz.app.panels.common import LUT, NO_GRAD_FILL, decade_range, norm_colour
 from lenet_viz.data import load_dataset
 from lenet_viz.training import Phase, TrainConfig, Trainer
 
@@ -119,6 +112,10 @@ def test_hover_shows_details_and_the_view_pans_and_zooms(qtbot, panel, trainer):
     assert "parameter conv1.weight, shape 6×1×5×5" in panel.details.text()
     assert f"{conv1.grad_norm:.6g}" in panel.details.text()
     assert item.toolTip() == panel.details.text()
+    trainer.step()
+    newer = trainer.snapshot().autograd_graph
+    panel.show(newer)  # the details follow the live numbers of the node under the mouse
+    assert f"{newer.nodes[conv1.id].grad_norm:.6g}" in panel.details.text()
     assert panel.view.dragMode() == panel.view.DragMode.ScrollHandDrag
     before = panel.view.transform().m11()
     centre = QPointF(panel.view.viewport().rect().center())

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QGraphicsScene,
@@ -29,34 +27,12 @@ from PySide6.QtWidgets import (
 
 from ...training.types import AutogradGraph, GraphNode
 from ..graph_layout import GraphLayout, layered_layout
-from .common import node_tip, shape_text
+from .common import LogLegend, decade_range, node_tip, norm_colour, shape_text
 
 HINT = "No loss yet — run the LOSS phase to build the graph"
-NO_GRAD_FILL = QColor("#3a3e46")  # before backward: no gradient has reached any node yet
-COLORMAP = pg.colormap.get("viridis")
-LUT = [COLORMAP.map(i / 255, mode="qcolor") for i in range(256)]  # one lookup per node per frame
 FONT_PT = 16  # the name's size at 100 % zoom (shape and norm: 2 pt less); the view fits, the wheel zooms
 _WIDGET = object()  # show() without an argument is QWidget.show()
 MIN_FIT_SCALE = 0.45  # fitting a tall graph into a small dock stops here: below it no text is readable
-
-
-def decade_range(norms: list[float]) -> tuple[int, int]:
-    """Whole decades around the positive norms, e.g. (-4, 0): the legend moves only when a decade is crossed."""
-    logs = [math.log10(v) for v in norms if v > 0 and math.isfinite(v)]
-    if not logs:
-        return (-1, 0)
-    lo, hi = math.floor(min(logs)), math.ceil(max(logs))
-    return (lo, hi) if hi > lo else (lo, lo + 1)
-
-
-def norm_colour(norm: float | None, decades: tuple[int, int]) -> QColor:
-    """viridis on log10(norm) from decade lo (dark) to hi (yellow); grey while there is no gradient."""
-    if norm is None or not math.isfinite(norm):
-        return NO_GRAD_FILL
-    if norm <= 0:
-        return LUT[0]
-    lo, hi = decades
-    return LUT[min(255, max(0, round((math.log10(norm) - lo) / (hi - lo) * 255)))]
 
 
 def node_lines(node: GraphNode) -> list[str]:
@@ -164,39 +140,6 @@ class GraphView(QGraphicsView):
             self.fit()
 
 
-class LogLegend(QWidget):
-    """The colour scale: a viridis bar labelled at each decade of ‖grad‖."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.decades = (-1, 0)
-        self.setMinimumHeight(44)
-
-    @property
-    def ticks(self) -> list[str]:
-        return [f"1e{d}" for d in range(self.decades[0], self.decades[1] + 1)]
-
-    def set_decades(self, decades: tuple[int, int]) -> None:
-        if decades != self.decades:
-            self.decades = decades
-            self.update()
-
-    def paintEvent(self, _event) -> None:  # noqa: ANN001, N802
-        p = QPainter(self)
-        bar = QRectF(12, 4, self.width() - 24, 16)
-        grad = QLinearGradient(bar.topLeft(), bar.topRight())
-        for t in np.linspace(0, 1, 9):
-            grad.setColorAt(float(t), COLORMAP.map(float(t), mode="qcolor"))
-        p.fillRect(bar, grad)
-        p.setPen(self.palette().windowText().color())
-        ticks = self.ticks
-        for i, text in enumerate(ticks):
-            x = bar.left() + bar.width() * i / (len(ticks) - 1)
-            p.drawLine(QPointF(x, bar.bottom()), QPointF(x, bar.bottom() + 4))
-            w = p.fontMetrics().horizontalAdvance(text)
-            p.drawText(QPointF(min(max(x - w / 2, 0), self.width() - w), bar.bottom() + 6 + p.fontMetrics().ascent()), text)
-
-
 class AutogradGraphPanel(QWidget):
     """`show(snapshot.autograd_graph)`: lay out on a new structure, otherwise only re-colour."""
 
@@ -221,6 +164,7 @@ class AutogradGraphPanel(QWidget):
         self.layout_: GraphLayout | None = None
         self.nodes: dict[int, NodeItem] = {}
         self._key: tuple | None = None
+        self.hovered: int | None = None  # the node whose details show below the graph
         self.clear()
 
     def show(self, graph: AutogradGraph | None | object = _WIDGET) -> None:  # type: ignore[override]
@@ -246,17 +190,19 @@ class AutogradGraphPanel(QWidget):
         self.legend.set_decades(decades)
         for node in graph.nodes:
             self.nodes[node.id].set_content(node_lines(node), norm_colour(node.grad_norm, decades))
+        if self.hovered is not None:  # keep the details under the mouse current
+            self._hovered(self.hovered)
 
     def clear(self) -> None:
         """Back to the hint (before the first loss, after a reset)."""
         self.scene.clear()
-        self.graph, self.nodes, self._key, self.layout_ = None, {}, None, None
+        self.graph, self.nodes, self._key, self.layout_, self.hovered = None, {}, None, None, None
         self.scene.addSimpleText(HINT).setBrush(QColor("#c9cdd3"))
         self.details.setText(HINT)
 
     def _build(self, graph: AutogradGraph) -> None:
         self.scene.clear()
-        self.nodes = {}
+        self.nodes, self.hovered = {}, None
         fonts = _fonts()
         widest = max(QFontMetricsF(f).horizontalAdvance(t) for n in graph.nodes for f, t in zip(fonts, _widest_lines(n)))
         height = sum(QFontMetricsF(f).height() + 1 for f in fonts) + 10
@@ -284,6 +230,7 @@ class AutogradGraphPanel(QWidget):
         if self.graph is None or node_id >= len(self.graph.nodes):
             return ""
         text = node_details(self.graph.nodes[node_id], self.graph)
+        self.hovered = node_id
         self.details.setText(text)
         return text
 
