@@ -132,6 +132,7 @@ def _run(config: TrainConfig, args: argparse.Namespace, parser: argparse.Argumen
         trainer = Trainer(config)
     except (DataError, ConfigError) as e:
         parser.error(str(e))
+    trainer.record_graph = False  # no snapshot is ever looked at here: skip the graph's gradient norms
     if checkpoint is not None:
         try:
             apply_checkpoint(trainer, checkpoint, args.checkpoint)

@@ -12,11 +12,12 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..data import Dataset
+from ..data import Dataset, default_data_dir
 from ..model import LeNet
 from ..training import TrainConfig, Trainer, resolve_device
 
@@ -100,6 +101,7 @@ class EngineLoop:
 
     def __init__(self, config: TrainConfig, dataset: Dataset) -> None:
         self.trainer = Trainer(config, dataset=dataset)
+        self.trainer.record_graph = False  # headless: nobody sees the graph (inside_step measures recording)
         self.timed_evaluations = 0  # evaluations that fell inside timed blocks (not warm-up)
 
     def run(self, iterations: int) -> Block:
@@ -162,3 +164,9 @@ def interleaved_rounds(contenders: dict[str, Contender], iterations: int, rounds
 def median(values: Sequence[float]) -> float:
     """The per-round median: one noisy round cannot move it."""
     return float(statistics.median(values))
+
+
+def default_bench_data_dir() -> Path:
+    """The MNIST kept beside the repo (../shared/data/mnist) when there is one, else the user cache."""
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+    return shared if shared.is_dir() else default_data_dir()

@@ -237,4 +237,9 @@ def format_table(results: dict[str, Any]) -> str:
         f"the bare loop never evaluates): {e['timed_evaluations']} in the timed rounds at "
         f"{e['eval_ms']:.1f} ms each = {100 * e['eval_share']:.1f} % of engine time",
     ]
+    if snap := e.get("snapshot"):
+        lines.append(
+            f"snapshot with the autograd graph: {snap['snapshot_ms']:.2f} ms (the graph {snap['graph_ms']:.2f} ms); "
+            "per-iteration graph recording: python -m lenet_viz.bench.inside_step"
+        )
     return "\n".join(lines + app_lines(results))

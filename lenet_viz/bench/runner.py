@@ -13,17 +13,13 @@ from typing import Any
 
 import torch
 
-from ..data import DataError, Dataset, default_data_dir, load_dataset
+from ..data import DataError, Dataset, load_dataset
 from ..training import ConfigError, LossKind, OptimizerKind, TrainConfig
 from .app_hook import APP_THREADS, app_contender, app_soak, app_summary, load_app
-from .loops import BareLoop, Block, Contender, EngineLoop, interleaved_rounds, sweep_threads, thread_choices
+from .loops import (
+    BareLoop, Block, Contender, EngineLoop, default_bench_data_dir, interleaved_rounds, sweep_threads, thread_choices,
+)
 from .report import build_results, format_table, rate_section, write_json
-
-
-def default_bench_data_dir() -> Path:
-    """The MNIST kept beside the repo (../shared/data/mnist) when there is one, else the user cache."""
-    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-    return shared if shared.is_dir() else default_data_dir()
 
 
 def _positive(text: str) -> int:
@@ -112,6 +108,8 @@ def choose_threads(args: argparse.Namespace, config: TrainConfig, dataset: Datas
 
 def engine_summary(blocks: list[Block], engine: EngineLoop, dataset: Dataset) -> dict[str, Any]:
     """Engine rates plus what its held-out evaluation cost, the one thing the bare loop never does."""
+    from .inside_step import snapshot_costs  # here: `python -m lenet_viz.bench.inside_step` must not find it imported
+
     config = engine.trainer.config
     section = rate_section(blocks, config.batch_size)
     eval_ms = engine.evaluation_ms()
@@ -122,6 +120,7 @@ def engine_summary(blocks: list[Block], engine: EngineLoop, dataset: Dataset) ->
         timed_evaluations=engine.timed_evaluations,
         eval_ms=eval_ms,
         eval_share=engine.timed_evaluations * eval_ms / 1000 / sum(b.wall_s for b in blocks),
+        snapshot=snapshot_costs(engine.trainer),  # after the timed rounds: it steps the trainer
     )
     return section
 

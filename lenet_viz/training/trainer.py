@@ -25,11 +25,13 @@ from .confusion import GALLERY_LIMIT, Gallery, Verdicts
 from .distributions import DistributionHistory
 from .health import HealthMonitor
 from .histograms import Histograms
+from .explain import Conv1Tap, compare_manual_update, explain_conv1_grad
+from .graph import GraphRecorder
 from .history import MetricHistory
 from .insight import HeldOutPass, gallery, probe_tensor, saliency
 from .probes import activations, autograd_chain, to_numpy
 from .watch import ForwardWatch
-from .types import ParamRow, Phase, Snapshot, StepStats
+from .types import Conv1GradExplanation, ParamRow, Phase, Snapshot, StepStats, UpdateComparison
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,6 +75,10 @@ class Trainer:
         #: Called with every completed iteration's StepStats (a recording listens here), so any
         #: loop that steps this trainer (app, headless, a notebook) is observed the same way.
         self.step_listeners: list[Callable[[StepStats], None]] = []
+        #: Record the autograd graph's gradient norms in BACKWARD (~1 ms an iteration).  A run loop
+        #: sets it False for iterations whose snapshot nobody will see; scripts and tests keep it on.
+        self.record_graph = True
+        self._in_step = False  # step() runs whole iterations: no forward-time shape recording
         self.reset()
 
     # ------------------------------------------------------------------ setup
@@ -104,6 +110,8 @@ class Trainer:
         self._names = [n for n, _ in self.model.named_parameters()]
         self._params = [p for _, p in self.model.named_parameters()]
         self._name_of = {id(p): n for n, p in self.model.named_parameters()}
+        self._graph = GraphRecorder()  # shapes and incoming gradients of the loss's grad_fn graph
+        self._conv1_tap = Conv1Tap(self.model.conv1)  # conv1's input and upstream gradient, for the formula
         self._weights = [p.detach() for p in self._params]
         self._before = [torch.empty_like(w) for w in self._weights]  # reused by every UPDATE
         self._runners = {phase: getattr(self, f"_run_{phase.value}") for phase in Phase}
@@ -182,7 +190,10 @@ class Trainer:
     def step_phase(self) -> Phase:
         """Run exactly the next phase and return it."""
         ran = self.phase
-        self._runners[ran]()
+        if ran is Phase.ZERO_GRAD:
+            self._conv1_tap.clear()
+        with self._graph.observe(ran, self._loss, shapes=not self._in_step, grads=self.record_graph):
+            self._runners[ran]()
         self.last_phase = ran
         self.phase = ran.next()
         if ran is Phase.UPDATE:  # the iteration is complete: listeners see the state after it
@@ -192,10 +203,14 @@ class Trainer:
 
     def step(self) -> StepStats:
         """Finish the current iteration from wherever it stands; return its stats."""
-        while True:
-            if self.step_phase() is Phase.UPDATE:
-                assert self.last_stats is not None
-                return self.last_stats
+        self._in_step = True
+        try:
+            while True:
+                if self.step_phase() is Phase.UPDATE:
+                    assert self.last_stats is not None
+                    return self.last_stats
+        finally:
+            self._in_step = False
 
     def _run_zero_grad(self) -> None:
         self._adopt_pending()
@@ -432,7 +447,23 @@ class Trainer:
             saliency=sal,
             saliency_target=target,
             dead_units=self._watch.dead_units(),
+            autograd_graph=self._graph.graph(self._loss, self._name_of),
         )
+
+    # ------------------------------------------------------------ inside one step
+    def explain_conv1_grad(self, f: int, r: int, c: int) -> Conv1GradExplanation:
+        """conv1.weight.grad[f, 0, r, c] (and conv1.bias.grad[f]) worked out from this batch's numbers."""
+        tap, conv1 = self._conv1_tap, self.model.conv1
+        if tap.input is None or tap.upstream is None or conv1.weight.grad is None or conv1.bias.grad is None:
+            raise ValueError("conv1.weight.grad is None: run BACKWARD first, then click a gradient cell")
+        return explain_conv1_grad(
+            to_numpy(tap.input), to_numpy(tap.upstream), to_numpy(conv1.weight.grad), to_numpy(conv1.bias.grad), f, r, c
+        )
+
+    def compare_manual_update(self) -> UpdateComparison:
+        """The tutorial's hand-written update and SGD(momentum=0).step() on copies, at the optimizer's lr."""
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        return compare_manual_update(list(zip(self._names, self._params)), lr)
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self, history: bool = True) -> dict:

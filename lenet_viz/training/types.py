@@ -116,6 +116,30 @@ class AutogradNode:
 
 
 @dataclass(frozen=True)
+class GraphNode:
+    """One grad_fn node of the loss's graph: what torchviz's make_dot draws, plus the gradient."""
+
+    id: int  # index in a breadth-first walk from loss.grad_fn: the same for the same structure
+    name: str  # grad_fn class name, e.g. "AddmmBackward0", "AccumulateGrad"
+    shape: tuple[int, ...] | None  # shape of what the node's forward op produced (a leaf: its parameter's)
+    grad_norm: float | None  # norm of the gradient that reached the node in backward; None before it
+    parameter: str | None = None  # for an AccumulateGrad leaf: the parameter's name, e.g. "conv1.weight"
+
+
+@dataclass(frozen=True)
+class AutogradGraph:
+    """The loss's grad_fn graph as a DAG: every distinct node once, edges as in `next_functions`."""
+
+    nodes: tuple[GraphNode, ...]  # nodes[0] is loss.grad_fn; nodes[k].id == k
+    edges: tuple[tuple[int, int], ...]  # (from_id, to_id): to_id is in from_id's next_functions
+
+    @property
+    def structure(self) -> tuple:
+        """Everything but the gradient norms: equal structures share one layout."""
+        return tuple((n.name, n.shape, n.parameter) for n in self.nodes), self.edges
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What a user can look at between two phases.  Arrays are copies, never views of live tensors."""
 
@@ -141,6 +165,7 @@ class Snapshot:
     saliency: np.ndarray | None = None  # (32, 32) |d logit / d input|; None unless Trainer.saliency_in_snapshot
     saliency_target: int | None = None  # the class `saliency` is for
     dead_units: dict[str, np.ndarray] = field(default_factory=dict)  # RELU_LAYERS -> bool per channel/neuron, last batch
+    autograd_graph: AutogradGraph | None = None  # the same graph as nodes + edges, with gradient norms
 
 
 @dataclass(frozen=True)
@@ -160,3 +185,41 @@ class RunInfo:
 
     def describe(self) -> str:
         return f"{self.dataset}: {self.num_train:,} train / {self.num_test:,} held-out"
+
+
+@dataclass(frozen=True)
+class Conv1GradExplanation:
+    """Why conv1.weight.grad[f, 0, r, c] has its value, with the current batch's real numbers.
+
+    dL/dw[f,0,r,c] = sum over images b and output positions (i, j) of
+    input[b, 0, i+r, j+c] * upstream[b, f, i, j], where upstream = dL/d(conv1 output).
+    The maps are of the batch's first image; the sums are over the whole batch.
+    """
+
+    filter: int
+    row: int
+    col: int
+    image: np.ndarray  # (32, 32) first image of the batch, as conv1 received it
+    patch: np.ndarray  # (28, 28) image[r:r+28, c:c+28]: the inputs weight (r, c) multiplied
+    upstream: np.ndarray  # (28, 28) dL/d(conv1 output) of filter f, first image
+    product: np.ndarray  # (28, 28) patch * upstream, first image
+    batch_product: np.ndarray  # (28, 28) the product summed over the batch's images
+    per_image: np.ndarray  # (batch,) each image's sum of its product
+    total: float  # the formula: sum of everything
+    weight_grad: float  # conv1.weight.grad[f, 0, r, c], to compare with `total`
+    bias_total: float  # dL/db[f] = the sum of upstream over the batch and positions
+    bias_grad: float  # conv1.bias.grad[f], to compare with `bias_total`
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.per_image)
+
+
+@dataclass(frozen=True)
+class UpdateComparison:
+    """The tutorial's hand-written SGD step beside optim.SGD(momentum=0).step(), on copies of the weights."""
+
+    lr: float
+    manual: dict[str, np.ndarray]  # by parameter name: after - before of `f.data.sub_(f.grad.data * lr)`
+    optim: dict[str, np.ndarray]  # after - before of `optimizer.step()`
+    max_abs_diff: dict[str, float]  # max |manual - optim| per parameter: 0 up to float rounding

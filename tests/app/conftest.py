@@ -56,3 +56,17 @@ def _train_on_a_thread(request, monkeypatch):
     from lenet_viz.app import main_window
 
     monkeypatch.setattr(main_window, "TRAIN_IN_PROCESS", request.node.get_closest_marker("train_in_process") is not None)
+
+
+@pytest.fixture
+def styled_parent(qtbot):
+    """A window styled by the app's own resources/style.qss (11pt for every widget), for panels that
+    must keep their projector-size type inside the real app.  Build the panel with it as parent, then show it."""
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QWidget
+
+    window = QWidget()
+    window.setStyleSheet((Path(__file__).resolve().parents[2] / "resources" / "style.qss").read_text())
+    qtbot.addWidget(window)
+    return window

@@ -150,6 +150,18 @@ def test_clicking_filter_3_emits_3_and_frames_it(qtbot, inspector, trainer) -> N
     assert inspector.mosaic.frame.rect().getRect() == (x, y, w, h)
 
 
+def test_a_click_on_a_gradient_tap_emits_its_cell_for_the_formula_panel(qtbot, inspector, trainer) -> None:
+    inspector.resize(900, 500)
+    inspector.show()
+    qtbot.waitExposed(inspector)
+    inspector.set_mode("gradient")
+    inspector.show(trainer.snapshot())
+    pos = inspector.graphics.mapFromScene(_scene_point(inspector, 4, 1, 3))
+    with qtbot.waitSignal(inspector.cell_clicked, timeout=2000) as blocker:
+        qtbot.mouseClick(inspector.graphics.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert blocker.args == [4, 1, 3]
+
+
 def test_a_click_off_the_filters_emits_nothing(qtbot, inspector) -> None:
     inspector.resize(900, 500)
     inspector.show()

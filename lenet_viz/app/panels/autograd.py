@@ -10,32 +10,17 @@ from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
 
 from ...training.types import AutogradNode, Snapshot
 from .common import LAYER_COLORS, swatch
+from .common import node_tip as describe
 
 CAPTION = "loss.grad_fn.next_functions, walked to every parameter"
 HINT = "No loss yet — run the LOSS phase to build the graph"
-
-#: What a node does, in a learner's words (shown as tooltips); the key is the name without its version suffix.
-NODE_TIPS = {
-    "MseLossBackward": "Derivative of MSELoss: mean((output − target)²)",
-    "NllLossBackward": "Derivative of the negative log-likelihood (the second half of cross_entropy)",
-    "LogSoftmaxBackward": "Derivative of log_softmax (the first half of cross_entropy)",
-    "AddmmBackward": "A Linear layer: bias + input @ weight.T",
-    "TBackward": "The transpose weight.T used by a Linear layer",
-    "ReluBackward": "ReLU: passes the gradient where the input was positive, zero elsewhere",
-    "MaxPool2DWithIndicesBackward": "Max pooling: routes each gradient to the pixel that was the maximum",
-    "ConvolutionBackward": "A Conv2d layer",
-    "ViewBackward": "torch.flatten: 16×5×5 feature maps reshaped into 400 values",
-    "ReshapeAliasBackward": "torch.flatten: 16×5×5 feature maps reshaped into 400 values",
-    "AccumulateGrad": "A leaf: adds the incoming gradient into this parameter's .grad",
-}
-
 
 def node_text(node: AutogradNode) -> str:
     return f"{node.name} → {node.parameter}" if node.parameter else node.name
 
 
 def node_tip(node: AutogradNode) -> str:
-    tip = NODE_TIPS.get(node.name.rstrip("0123456789"), "")
+    tip = describe(node.name)
     if node.parameter:
         tip += f" ({node.parameter}.grad)"
     if not node.children and node.name != "AccumulateGrad":

@@ -1,13 +1,19 @@
 """What several panels share: layer colours, the right / wrong / label colours, the words for a probe
-without a label, a colour swatch.
+without a label, a colour swatch, autograd node words, shape text, and a log colour scale for
+gradient norms with its legend.
 
 Panels never import each other (an import-linter contract); what two of them must show alike lives here.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from PySide6.QtGui import QColor, QIcon, QPixmap
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPixmap
+from PySide6.QtWidgets import QWidget
 
 #: One colour per layer, the same in every panel (plots, tables, titles, the autograd graph).
 LAYER_COLORS: dict[str, str] = {
@@ -53,3 +59,91 @@ def swatch(color: str) -> QIcon:
     pixmap = QPixmap(10, 10)
     pixmap.fill(QColor(color))
     return QIcon(pixmap)
+
+
+#: What an autograd node does, in a learner's words; the key is the name without its version suffix.
+NODE_TIPS = {
+    "MseLossBackward": "Derivative of MSELoss: mean((output − target)²)",
+    "NllLossBackward": "Derivative of the negative log-likelihood (the second half of cross_entropy)",
+    "LogSoftmaxBackward": "Derivative of log_softmax (the first half of cross_entropy)",
+    "SoftmaxBackward": "Derivative of softmax",
+    "AddmmBackward": "A Linear layer: bias + input @ weight.T",
+    "TBackward": "The transpose weight.T used by a Linear layer",
+    "ReluBackward": "ReLU: passes the gradient where the input was positive, zero elsewhere",
+    "MaxPool2DWithIndicesBackward": "Max pooling: routes each gradient to the pixel that was the maximum",
+    "ConvolutionBackward": "A Conv2d layer",
+    "ViewBackward": "torch.flatten: 16×5×5 feature maps reshaped into 400 values",
+    "ReshapeAliasBackward": "torch.flatten: 16×5×5 feature maps reshaped into 400 values",
+    "AccumulateGrad": "A leaf: adds the incoming gradient into this parameter's .grad",
+}
+
+
+def node_tip(name: str) -> str:
+    """The learner's description of autograd node `name` ("" for one we do not describe)."""
+    return NODE_TIPS.get(name.rstrip("0123456789"), "")
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    """64×6×28×28; "scalar" for (); "shape ?" while unknown (None)."""
+    if shape is None:
+        return "shape ?"
+    return "×".join(str(d) for d in shape) or "scalar"
+
+
+# ---------------------------------------------------------------- a log colour scale for norms
+NO_GRAD_FILL = QColor("#3a3e46")  # before backward: no gradient has reached any node yet
+COLORMAP = pg.colormap.get("viridis")
+LUT = [COLORMAP.map(i / 255, mode="qcolor") for i in range(256)]  # one lookup per node per frame
+
+
+def decade_range(norms: list[float]) -> tuple[int, int]:
+    """Whole decades around the positive norms, e.g. (-4, 0): the legend moves only when a decade is crossed."""
+    logs = [math.log10(v) for v in norms if v > 0 and math.isfinite(v)]
+    if not logs:
+        return (-1, 0)
+    lo, hi = math.floor(min(logs)), math.ceil(max(logs))
+    return (lo, hi) if hi > lo else (lo, lo + 1)
+
+
+def norm_colour(norm: float | None, decades: tuple[int, int]) -> QColor:
+    """viridis on log10(norm) from decade lo (dark) to hi (yellow); grey while there is no gradient."""
+    if norm is None or not math.isfinite(norm):
+        return NO_GRAD_FILL
+    if norm <= 0:
+        return LUT[0]
+    lo, hi = decades
+    return LUT[min(255, max(0, round((math.log10(norm) - lo) / (hi - lo) * 255)))]
+
+
+class LogLegend(QWidget):
+    """The colour scale: a viridis bar labelled at each decade of ‖grad‖."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decades = (-1, 0)
+        self.setMinimumHeight(44)
+
+    @property
+    def ticks(self) -> list[str]:
+        return [f"1e{d}" for d in range(self.decades[0], self.decades[1] + 1)]
+
+    def set_decades(self, decades: tuple[int, int]) -> None:
+        if decades != self.decades:
+            self.decades = decades
+            self.update()
+
+    def paintEvent(self, _event) -> None:  # noqa: ANN001, N802
+        p = QPainter(self)
+        bar = QRectF(12, 4, self.width() - 24, 16)
+        grad = QLinearGradient(bar.topLeft(), bar.topRight())
+        for t in np.linspace(0, 1, 9):
+            grad.setColorAt(float(t), COLORMAP.map(float(t), mode="qcolor"))
+        p.fillRect(bar, grad)
+        p.setPen(self.palette().windowText().color())
+        ticks = self.ticks
+        for i, text in enumerate(ticks):
+            x = bar.left() + bar.width() * i / (len(ticks) - 1)
+            p.drawLine(QPointF(x, bar.bottom()), QPointF(x, bar.bottom() + 4))
+            w = p.fontMetrics().horizontalAdvance(text)
+            left = min(max(x - w / 2, 0), self.width() - w)
+            p.drawText(QPointF(left, bar.bottom() + 6 + p.fontMetrics().ascent()), text)

@@ -51,6 +51,7 @@ class FilterInspector(QWidget):
     """conv1's six filters, enlarged, on a colour scale symmetric about zero."""
 
     filter_clicked = Signal(int)
+    cell_clicked = Signal(int, int, int)  # (filter, row, col) of the tap clicked, in any mode
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -212,6 +213,7 @@ class FilterInspector(QWidget):
         if hit is not None:
             self.select(hit[0])
             self.filter_clicked.emit(hit[0])
+            self.cell_clicked.emit(*hit)
 
     def select(self, index: int | None) -> None:
         """Frame filter `index` (None clears), as a click does, without emitting."""

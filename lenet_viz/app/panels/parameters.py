@@ -11,7 +11,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ...training.types import ParamRow, Snapshot
-from .common import LAYER_COLORS, swatch
+from .common import LAYER_COLORS, shape_text, swatch
 
 COLUMNS = ("name", "shape", "count", "weight norm", "grad norm")
 #: What the header shows: two lines where the words are wider than the numbers under them.
@@ -24,10 +24,6 @@ HEADER_TIPS = (
     "L2 norm of p.grad.  None while .grad is None: after zero_grad(set_to_none=True) until backward()",
 )
 NUMERIC = {2, 3, 4}
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    return "×".join(str(d) for d in shape) or "scalar"
 
 
 def phase_text(snapshot: Snapshot) -> str:

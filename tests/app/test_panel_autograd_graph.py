@@ -1,0 +1,126 @@
+"""AutogradGraphPanel draws Snapshot.autograd_graph as a layered DAG coloured by gradient norm."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QWheelEvent
+from PySide6.QtWidgets import QGraphicsSimpleTextItem
+
+from lenet_viz.app.panels.autograd_graph import HINT, AutogradGraphPanel, NodeItem
+from lenet_viz.app.panels.common import LUT, NO_GRAD_FILL, decade_range, norm_colour
+from lenet_viz.data import load_dataset
+from lenet_viz.training import Phase, TrainConfig, Trainer
+
+PARAMS = [f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc1", "fc2", "fc3") for kind in ("weight", "bias")]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture
+def trainer(digits) -> Trainer:
+    return Trainer(TrainConfig(dataset="digits", eval_every=0, threads=1), dataset=digits)
+
+
+@pytest.fixture
+def panel(make_panel) -> AutogradGraphPanel:
+    return make_panel(AutogradGraphPanel, (700, 900))
+
+
+def run_until(t: Trainer, phase: Phase) -> None:
+    while t.step_phase() is not phase:
+        pass
+
+
+def texts(panel: AutogradGraphPanel) -> list[list[str]]:
+    return [[t.text() for t in panel.nodes[k].texts] for k in sorted(panel.nodes)]
+
+
+def test_hint_before_the_first_loss(panel, trainer):
+    panel.show(trainer.snapshot().autograd_graph)
+    assert panel.nodes == {}
+    assert [i.text() for i in panel.scene.items() if isinstance(i, QGraphicsSimpleTextItem)] == [HINT]
+
+
+def test_after_loss_every_node_once_with_shapes_and_no_gradient(panel, trainer):
+    run_until(trainer, Phase.LOSS)
+    graph = trainer.snapshot().autograd_graph
+    panel.show(graph)
+    assert len(panel.nodes) == len(graph.nodes) == 27
+    rows = texts(panel)
+    assert rows[0] == ["NllLossBackward0", "scalar", "‖grad‖ —"]
+    assert sorted(r[0] for r in rows if r[1].startswith("AccumulateGrad")) == sorted(PARAMS)
+    conv1 = next(r for r in rows if r[0] == "conv1.weight")
+    assert conv1[1] == "AccumulateGrad  6×1×5×5"
+    assert ["ConvolutionBackward0", "64×6×28×28", "‖grad‖ —"] in rows
+    assert all(panel.nodes[k].brush().color() == NO_GRAD_FILL for k in panel.nodes)
+    arrows = [i for i in panel.scene.items() if type(i).__name__ == "QGraphicsPathItem" and not isinstance(i, NodeItem)]
+    assert len(arrows) == len(graph.edges)
+
+
+def test_after_backward_nodes_are_annotated_and_coloured_by_norm(panel, trainer):
+    run_until(trainer, Phase.BACKWARD)
+    graph = trainer.snapshot().autograd_graph
+    panel.show(graph)
+    decades = decade_range([n.grad_norm for n in graph.nodes])
+    assert panel.legend.ticks == [f"1e{d}" for d in range(decades[0], decades[1] + 1)]
+    assert panel.legend.ticks[-1] == "1e0"  # d loss / d loss = 1 is the top of the scale
+    for node in graph.nodes:
+        item = panel.nodes[node.id]
+        assert item.texts[2].text() == f"‖grad‖ = {node.grad_norm:.3g}"
+        assert item.brush().color() == norm_colour(node.grad_norm, decades)
+    assert panel.nodes[0].brush().color() == LUT[255]
+    smallest = min(graph.nodes, key=lambda n: n.grad_norm)
+    expected = round((math.log10(smallest.grad_norm) - decades[0]) / (decades[1] - decades[0]) * 255)
+    assert panel.nodes[smallest.id].brush().color() == LUT[expected]
+    assert panel.nodes[0].texts[0].brush().color() == QColor("#111111")  # dark ink on yellow
+
+
+def test_same_structure_only_recolours_new_structure_lays_out_again(panel, trainer):
+    trainer.step()
+    panel.show(trainer.snapshot().autograd_graph)
+    items, scene_rect = dict(panel.nodes), panel.scene.sceneRect()
+    trainer.step()
+    graph = trainer.snapshot().autograd_graph
+    panel.show(graph)
+    assert panel.nodes == items and panel.scene.sceneRect() == scene_rect  # the same items, moved nowhere
+    assert panel.nodes[3].texts[2].text() == f"‖grad‖ = {graph.nodes[3].grad_norm:.3g}"
+    trainer.apply_config(trainer.config.replace(loss="mse"))
+    trainer.step()
+    panel.show(trainer.snapshot().autograd_graph)
+    assert panel.nodes[0] is not items[0] and panel.nodes[0].texts[0].text() == "MseLossBackward0"
+    panel.clear()
+    assert panel.nodes == {} and panel.details.text() == HINT
+
+
+def test_hover_shows_details_and_the_view_pans_and_zooms(qtbot, panel, trainer):
+    trainer.step()
+    graph = trainer.snapshot().autograd_graph
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.show(graph)
+    conv1 = next(n for n in graph.nodes if n.parameter == "conv1.weight")
+    item = panel.nodes[conv1.id]
+    panel.view.centerOn(item)
+    qtbot.mouseMove(panel.view.viewport(), panel.view.mapFromScene(item.sceneBoundingRect().center()))
+    qtbot.waitUntil(lambda: panel.details.text().startswith("AccumulateGrad"), timeout=2000)
+    assert "parameter conv1.weight, shape 6×1×5×5" in panel.details.text()
+    assert f"{conv1.grad_norm:.6g}" in panel.details.text()
+    assert item.toolTip() == panel.details.text()
+    trainer.step()
+    newer = trainer.snapshot().autograd_graph
+    panel.show(newer)  # the details follow the live numbers of the node under the mouse
+    assert f"{newer.nodes[conv1.id].grad_norm:.6g}" in panel.details.text()
+    assert panel.view.dragMode() == panel.view.DragMode.ScrollHandDrag
+    before = panel.view.transform().m11()
+    centre = QPointF(panel.view.viewport().rect().center())
+    wheel = QWheelEvent(centre, panel.view.mapToGlobal(centre.toPoint()), QPoint(), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    panel.view.wheelEvent(wheel)
+    assert panel.view.transform().m11() == pytest.approx(before * 1.2)
+    assert not panel.view.auto_fit  # the user's zoom is kept when the next frame arrives
