@@ -187,7 +187,10 @@ class Recording:
         return float("nan") if not rows or rows[-1][0] is None else float(rows[-1][0])
 
     def last_iteration(self, branch: int | None = None) -> int:
-        """The line's last recorded iteration (its start, before any)."""
+        """The line's last recorded iteration (its start, before any; 0 while a new recording has no run committed yet,
+        as a follower may see it)."""
+        if branch is None and not self.branches():
+            return 0
         line = self.line(branch)
         rows, _ = self._line_rows("SELECT max(iteration) FROM metrics WHERE branch=? AND iteration>? AND iteration<=?", line)
         return max([line[0].after] + [r[0] for r in rows if r[0] is not None])
