@@ -132,6 +132,14 @@ class HyperparameterForm(QWidget):
             self.speed.setValue(speed_limit)
         self._show_error("")
 
+    def base_config(self) -> TrainConfig:
+        """The settings the form edits (the engine's, as last shown), without the fields' pending edits."""
+        return self._base
+
+    def set_base(self, config: TrainConfig) -> None:
+        """Adopt settings changed elsewhere (the bug lab) without touching what the user is typing."""
+        self._base = config
+
     def current_config(self) -> TrainConfig:
         """The form's values as a validated TrainConfig; raises ConfigError naming the bad field."""
         return self._base.replace(

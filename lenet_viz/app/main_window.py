@@ -30,6 +30,7 @@ from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
 from .probe_tools import ProbeTools
+from .step_tools import StepTools
 from .time_travel import TimeTravel
 from .recovery import TrainingRestart, closing_on_sigint, finish_saving_first
 from .session import Session
@@ -140,11 +141,16 @@ class MainWindow(QMainWindow):
         self.form.speed_limit_changed.connect(lambda limit: self.worker.set_speed_limit(limit))
         current = lambda: self.worker  # noqa: E731 - the worker of the moment: Restart training replaces it
         self.probe_tools = ProbeTools(self, current, self.session)
+        self.step_tools = StepTools(self, current, self.session, self.form)
+        self.docks.update(self.step_tools.docks)
+        self.filter_panel.cell_clicked.connect(self.step_tools.explain)
         self.time_travel = TimeTravel(self, current, self.session, self.loss_panel)
         self.docks["timeline"] = self.time_travel.dock
         self.docks.update(self.probe_tools.docks)
-        for name in ("drawing", "saliency", "confusion"):  # beside the table: one click away, not in the way
-            self.tabifyDockWidget(self.docks["hyperparameters"], self.docks[name])
+        for name in ("drawing", "saliency", "confusion", "code", "graph", "formula", "compare", "lab"):
+            self.tabifyDockWidget(self.docks["hyperparameters"], self.docks[name])  # one click away, not in the way
+        self.tabifyDockWidget(self.docks["gradients"], self.docks["distributions"])
+        self.splitDockWidget(self.docks["gradients"], self.docks["health"], Qt.Orientation.Vertical)
         self.docks["parameters"].raise_()
         self._build_actions()
         self._restore_settings()
@@ -265,6 +271,7 @@ class MainWindow(QMainWindow):
             self.autograd_panel.show(snap)
             self.frames.append(now)
         self.probe_tools.refresh(changed)
+        self.step_tools.refresh(changed)
         self.time_travel.refresh(changed)
         if "config" in changed and s.config is not None:
             self.form.set_config(s.config)

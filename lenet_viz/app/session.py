@@ -17,9 +17,10 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..training import MetricHistory, Phase, RunInfo, Snapshot, TrainConfig
+from ..training.distributions import DistributionHistory
 from ..training.messages import (
-    CallDone, CheckpointSaved, ConfusionReady, Diverged, Event, Failed, GalleryReady, PhaseRan, Ready, RecordingState,
-    RunningChanged, RunStarted, ScrubView, SnapshotTaken, Stats,
+    CallDone, CellExplained, CheckpointSaved, ConfusionReady, Diverged, Event, Failed, GalleryReady, PhaseRan, Ready, RecordingState,
+    RunningChanged, RunStarted, ScrubView, SnapshotTaken, Stats, UpdateCompared,
 )
 
 #: Seconds of history behind the it/s and samples/s figures.
@@ -114,6 +115,10 @@ class Session:
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
         self._pending: set[str] = set()
+        self.last_stats = None  # the newest iteration's StepStats (health flags, dead ReLUs)
+        self.distributions = DistributionHistory()  # histograms over time, as sampled by the engine
+        self.explained: CellExplained | None = None  # the formula behind one conv1 gradient cell
+        self.compared: UpdateCompared | None = None  # manual update beside optimizer.step()
         self._after_start: list[str] = []
 
     # ------------------------------------------------------------------ events in
@@ -147,6 +152,9 @@ class Session:
             self.history.add_eval(s.iteration, s.eval_accuracy)
         self.iteration, self.epoch, self.next_phase = s.iteration, s.epoch, Phase.ZERO_GRAD
         self.rate.add(now, s.iteration, s.samples_seen)
+        self.last_stats = s
+        if getattr(s, "histograms", None) is not None:
+            self.distributions.append(s.histograms)
         self.opened_from = None
         if s.diverged:
             self.diverged = DivergedAt(s.iteration, s.loss)
@@ -176,7 +184,9 @@ class Session:
         self.history = e.history if e.history is not None else MetricHistory()
         self.rate.clear()
         self.info, self.diverged, self.error, self.process_lost = e.info, None, None, False
-        self.confusion = self.gallery = None  # they described weights that are gone
+        self.confusion = self.gallery = self.explained = self.compared = None  # they described weights that are gone
+        self.last_stats = None
+        self.distributions.clear()
         self.opened_from = e.path
         self._show(e.snapshot, e.config, changed)
         if e.cause == "opened":
@@ -227,6 +237,14 @@ class Session:
         if e.problem:
             self.notify(f"⚠ {e.problem}", now)
         changed.add("text")
+
+    def _on_CellExplained(self, e: CellExplained, now: float, changed: set[str]) -> None:
+        self.explained = e
+        changed.add("explained")
+
+    def _on_UpdateCompared(self, e: UpdateCompared, now: float, changed: set[str]) -> None:
+        self.compared = e
+        changed.add("compared")
 
     def _on_ConfusionReady(self, e: ConfusionReady, now: float, changed: set[str]) -> None:
         self.confusion = (e.matrix, e.iteration)

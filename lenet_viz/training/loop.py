@@ -28,9 +28,9 @@ from ..data import DataError
 from .config import ConfigError, TrainConfig
 from .messages import (
     ApplyConfig, Call, CallDone, CheckpointSaved, Command, ConfusionReady, Diverged, Event, Failed, GalleryReady,
-    ContinueFrom, OpenCheckpoint, Pause, PhaseRan, Play, Ready, RecordingState, RefreshConfusion, RequestGallery,
+    CellExplained, CompareUpdate, ContinueFrom, ExplainCell, OpenCheckpoint, Pause, PhaseRan, Play, Ready, RecordingState, RefreshConfusion, RequestGallery,
     RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, Scrub, ScrubView, SetProbe, SetSpeed,
-    ShowSaliency, SnapshotTaken, Stats, StepIteration, StepPhase, Stop, Toggle, WatchConfusion,
+    ShowSaliency, SnapshotTaken, Stats, StepIteration, StepPhase, Stop, Toggle, UpdateCompared, WatchConfusion,
 )
 from .types import Phase, RunInfo, Snapshot, StepStats
 
@@ -49,7 +49,7 @@ DOING = {
     RequestSnapshot: "Snapshot", OpenCheckpoint: "Opening the checkpoint", SaveCheckpoint: "Saving the checkpoint",
     Call: "Running a task", Stop: "Stop", ShowSaliency: "Saliency", WatchConfusion: "Confusion matrix",
     RefreshConfusion: "Confusion matrix", RequestGallery: "Confusion examples", Scrub: "Going back in time",
-    ContinueFrom: "Continuing from there",
+    ContinueFrom: "Continuing from there", ExplainCell: "Explaining a gradient", CompareUpdate: "Comparing updates",
 }
 
 
@@ -90,6 +90,7 @@ class TrainingLoop:
         self._next_tick = 0.0
         self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
+        self._step_s = 0.0  # how long the last running iteration took
         self._record_path = record
         self.recording: Any = None  # a LoopRecording once the trainer exists (it needs torch)
         self._recording_said: str | None = None
@@ -102,7 +103,8 @@ class TrainingLoop:
             SetProbe: self._probe, RequestSnapshot: lambda _: self._publish(), OpenCheckpoint: self._open,
             SaveCheckpoint: self._save, Call: self._call, Stop: self._stop, ShowSaliency: self._saliency,
             WatchConfusion: self._watch, RefreshConfusion: self._refresh_confusion, RequestGallery: self._gallery,
-            Scrub: self._scrub, ContinueFrom: self._continue_from,
+            Scrub: self._scrub, ContinueFrom: self._continue_from, ExplainCell: self._explain,
+            CompareUpdate: self._compare_update,
         }
 
     def run(self) -> None:
@@ -153,7 +155,11 @@ class TrainingLoop:
 
     def _train_one(self) -> None:
         self._next_tick = time.perf_counter() + self._period
+        # The graph's gradient norms cost ~1.5 ms an iteration: only for iterations whose snapshot will be seen.
+        start = time.perf_counter()
+        self._t.record_graph = start + self._step_s >= self._snap_due
         stats = self._t.step()
+        self._step_s = time.perf_counter() - start
         gap = max(self.snapshot_interval, min(self._snap_cost / self.snapshot_budget, MAX_SNAPSHOT_GAP_S))
         now = time.perf_counter()
         publish = now >= self._snap_due
@@ -187,12 +193,14 @@ class TrainingLoop:
 
     def _step_iteration(self, _: StepIteration) -> None:
         self._set_running(False)
+        self._t.record_graph = True
         self._finished(self._t.step())
         if self._confusion is not None:  # paused: an evaluation's matrix is worth the wait
             self._complete_confusion()
 
     def _step_phase(self, _: StepPhase) -> None:
         self._set_running(False)
+        self._t.record_graph = True
         ran = self._t.step_phase()
         self._emit(PhaseRan(self.run_id, ran))
         if ran is Phase.UPDATE and self._t.last_stats is not None:
@@ -258,6 +266,20 @@ class TrainingLoop:
         self._set_running(False)
         self.trainer = self.recording.rewound(self._t, command.iteration)
         self._restarted("branch", history=self._t.history.copy())
+
+    def _explain(self, command: ExplainCell) -> None:
+        try:
+            explained, message = self._t.explain_conv1_grad(command.filter, command.row, command.col), ""
+        except (ValueError, IndexError) as exc:  # no gradient yet, or a cell outside conv1: the panel says so
+            explained, message = None, str(exc)
+        self._emit(CellExplained(self.run_id, explained, message))
+
+    def _compare_update(self, _: CompareUpdate) -> None:
+        try:
+            compared, message = self._t.compare_manual_update(), ""
+        except ValueError as exc:
+            compared, message = None, str(exc)
+        self._emit(UpdateCompared(self.run_id, compared, message))
 
     def _say_recording(self) -> None:
         problem = self.recording.status()

@@ -140,6 +140,20 @@ class ContinueFrom(Command):
 
 
 @dataclass(frozen=True)
+class ExplainCell(Command):
+    """Explain conv1.weight.grad[f, 0, r, c] with the current batch's numbers: answered by `CellExplained`."""
+
+    filter: int
+    row: int
+    col: int
+
+
+@dataclass(frozen=True)
+class CompareUpdate(Command):
+    """The tutorial's hand-written update beside optimizer.step() on the current grads: answered by `UpdateCompared`."""
+
+
+@dataclass(frozen=True)
 class Call(Command):
     """Run `fn(trainer)` where training runs (a module-level function or a partial of one: it
     must pickle); answered by `CallDone` with the same token."""
@@ -273,6 +287,20 @@ class RecordingState(Event):
     run: int
     path: str | None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class CellExplained(Event):
+    run: int
+    explanation: Any  # types.Conv1GradExplanation, or None with `message` saying why not (no gradient yet)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class UpdateCompared(Event):
+    run: int
+    comparison: Any  # types.UpdateComparison, or None with `message`
+    message: str = ""
 
 
 #: Commands answered by an event carrying their token (the worker's futures wait for these).

@@ -1,0 +1,133 @@
+"""Inside one step, and breaking it on purpose: the docks of issues #15 and #16 and their wiring.
+
+- Code: the training loop as the tutorial writes it, for the current settings and lab bugs, with
+  the line that runs next highlighted in lockstep with Step phase.
+- Autograd graph: the loss's grad_fn DAG with each node's gradient norm after backward.
+- Formula: a click on a conv1 gradient cell in the filter inspector (or the panel's own spin
+  boxes) asks the engine to explain it with the current batch (`ExplainCell`).
+- Manual vs optim: the tutorial's hand update beside optimizer.step(), asked after each backward
+  while the dock is shown (`CompareUpdate`).
+- Lab: named bugs switched on and off (a config change at the next iteration boundary).
+- Health: flags with one-line explanations and what to try, dead ReLUs per layer.
+- Distributions: weight, gradient and activation histograms over time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
+
+from ..training.code_text import training_code_for
+from ..training.messages import CompareUpdate, ExplainCell
+from ..training.types import Phase
+from .controls import HyperparameterForm
+from .panels.autograd_graph import AutogradGraphPanel
+from .panels.code_panel import CodePanel
+from .panels.distributions import DistributionPanel
+from .panels.formula import FormulaPanel
+from .panels.health import HealthPanel
+from .panels.lab import LabPanel
+from .panels.update_compare import UpdateComparePanel
+from .session import Session
+from .worker import TrainingWorker
+
+LEFT, RIGHT = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+
+
+class StepTools(QObject):
+    def __init__(self, window: QMainWindow, worker: Callable[[], TrainingWorker], session: Session,
+                 form: HyperparameterForm) -> None:
+        super().__init__(window)
+        self.window, self._worker, self.session, self.form = window, worker, session, form
+        self.code = CodePanel()
+        self.graph = AutogradGraphPanel()
+        self.formula = FormulaPanel()
+        self.compare = UpdateComparePanel()
+        self.lab = LabPanel()
+        self.health = HealthPanel()
+        self.distributions = DistributionPanel()
+        self.docks = {
+            "code": self._dock("Code", self.code, RIGHT),
+            "graph": self._dock("Autograd graph", self.graph, RIGHT),
+            "formula": self._dock("Backward formula", self.formula, RIGHT),
+            "compare": self._dock("Manual vs optim", self.compare, RIGHT),
+            "lab": self._dock("Bug lab", self.lab, RIGHT),
+            "health": self._dock("Health", self.health, LEFT),
+            "distributions": self._dock("Distributions", self.distributions, LEFT),
+        }
+        self.shown = {name: False for name in self.docks}  # tabbed docks stay "visible": trust visibilityChanged
+        for name, dock in self.docks.items():
+            dock.visibilityChanged.connect(lambda visible, name=name: self._shown_changed(name, visible))
+        self.formula.cell_requested.connect(self.explain)
+        self.lab.bugs_changed.connect(self._bugs)
+        self._cell: tuple[int, int, int] | None = None
+        self._compared_at: tuple | None = None
+
+    @property
+    def worker(self) -> TrainingWorker:
+        return self._worker()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(f"dock-{title}")
+        scroll = QScrollArea()  # narrower than the panel wants (a 1280-px screen): scroll, never widen the window
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
+        self.window.addDockWidget(area, dock)
+        return dock
+
+    # ------------------------------------------------------------------ user → engine
+    def explain(self, f: int, r: int, c: int) -> None:
+        """Explain conv1.weight.grad[f, 0, r, c] (a click on the filter inspector, or the formula's own boxes)."""
+        self._cell = (f, r, c)
+        self.docks["formula"].show()
+        self.docks["formula"].raise_()
+        self.worker.send(ExplainCell(f, r, c))
+
+    def _bugs(self, bugs: frozenset[str]) -> None:
+        config = self.form.base_config().replace(bugs=frozenset(bugs))
+        self.form.set_base(config)
+        self.worker.apply_config(config)
+
+    def _shown_changed(self, name: str, visible: bool) -> None:
+        self.shown[name] = visible
+        if visible:
+            self.refresh({"snapshot", "history", "config", "explained", "compared"})
+
+    # ------------------------------------------------------------------ engine → panels
+    def refresh(self, changed: set[str]) -> None:
+        s, shown = self.session, self.shown
+        snap = s.view
+        if "reset" in changed:
+            self.graph.clear()
+            self.health.clear()
+            self.distributions.clear()
+        if snap is not None and changed & {"snapshot", "config", "text"} and shown["code"] and s.config is not None:
+            self.code.show(training_code_for(s.config), snap.next_phase, snap.last_phase)
+        if "snapshot" in changed and snap is not None:
+            if shown["graph"]:
+                self.graph.show(snap.autograd_graph)
+            if snap.last_phase is Phase.BACKWARD:
+                if self._cell is not None and shown["formula"]:  # the same cell, with the new batch's numbers
+                    self.worker.send(ExplainCell(*self._cell))
+                key = (s.run, snap.iteration)
+                if shown["compare"] and key != self._compared_at:
+                    self._compared_at = key
+                    self.worker.send(CompareUpdate())
+        if "explained" in changed and s.explained is not None:
+            e = s.explained
+            self.formula.show(e.explanation) if e.explanation is not None else self.formula.show_message(e.message)
+        if "compared" in changed and s.compared is not None:
+            c = s.compared
+            self.compare.show(c.comparison) if c.comparison is not None else self.compare.show(None)
+        if "config" in changed and s.config is not None:
+            self.lab.show(s.config.bugs)
+        if "history" in changed:
+            if shown["health"] and s.last_stats is not None:
+                self.health.show(s.last_stats)
+            if shown["distributions"]:
+                self.distributions.show(s.distributions)
