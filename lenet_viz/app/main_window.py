@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.start_worker(config)
         self.banner.dismissed.connect(self.session.dismiss_banner)
         self.feature_panel.probe_requested.connect(lambda which: self.worker.set_probe(which))
-        self.filter_panel.filter_clicked.connect(self.feature_panel.highlight_filter)
+        self.filter_panel.filter_clicked.connect(self._select_filter)
         self.form.config_applied.connect(lambda c: self.worker.apply_config(c))
         self.form.speed_limit_changed.connect(lambda limit: self.worker.set_speed_limit(limit))
         current = lambda: self.worker  # noqa: E731 - the worker of the moment: Restart training replaces it
@@ -147,11 +147,17 @@ class MainWindow(QMainWindow):
         self.time_travel = TimeTravel(self, current, self.session, self.loss_panel)
         self.docks["timeline"] = self.time_travel.dock
         self.docks.update(self.probe_tools.docks)
-        for name in ("drawing", "saliency", "confusion", "code", "graph", "formula", "compare", "lab"):
-            self.tabifyDockWidget(self.docks["hyperparameters"], self.docks[name])  # one click away, not in the way
+        # Two tab groups on the right (what explains one step, beside the filters; what the user sets or
+        # asks, beside the table), gradients' companions on the left: everything one click away at 1280 px.
+        for name in ("graph", "saliency", "drawing"):
+            self.tabifyDockWidget(self.docks["filters"], self.docks[name])
+        for name in ("formula", "code", "lab", "confusion", "compare"):  # the formula under the filters it explains
+            self.tabifyDockWidget(self.docks["hyperparameters"], self.docks[name])
         self.tabifyDockWidget(self.docks["gradients"], self.docks["distributions"])
         self.splitDockWidget(self.docks["gradients"], self.docks["health"], Qt.Orientation.Vertical)
-        self.docks["parameters"].raise_()
+        self.docks["autograd"].hide()  # the tree of next_functions: the graph shows all of it; View ▸ brings it back
+        for name in ("filters", "parameters", "gradients"):
+            self.docks[name].raise_()
         self._build_actions()
         self._restore_settings()
         if speed_limit is not None:
@@ -181,6 +187,11 @@ class MainWindow(QMainWindow):
         if hasattr(self, "checkpoints"):
             self.checkpoints.worker = self.worker
         self.worker.start()
+
+    def _select_filter(self, index: int) -> None:
+        """A filter clicked in the inspector: the session remembers it, the feature maps mark its map."""
+        self.session.select_filter(index)
+        self.feature_panel.highlight_filter(self.session.selected_filter)
 
     def _on_error(self, message: str) -> None:
         log.error("worker: %s", message)

@@ -43,7 +43,7 @@ class ProbeTools(QObject):
         self.docks = {
             "drawing": self._dock("Your digit", self.drawing),
             "saliency": self._dock("Saliency", self.saliency),
-            "confusion": self._dock("Where it errs", self.confusion),
+            "confusion": self._dock("Confusion", self.confusion),
         }
         # A tabbed dock stays "visible" behind another tab: what counts is visibilityChanged's word.
         self.shown = {name: False for name in self.docks}

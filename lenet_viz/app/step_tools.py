@@ -50,9 +50,9 @@ class StepTools(QObject):
         self.distributions = DistributionPanel()
         self.docks = {
             "code": self._dock("Code", self.code, RIGHT),
-            "graph": self._dock("Autograd graph", self.graph, RIGHT),
-            "formula": self._dock("Backward formula", self.formula, RIGHT),
-            "compare": self._dock("Manual vs optim", self.compare, RIGHT),
+            "graph": self._dock("Graph", self.graph, RIGHT),
+            "formula": self._dock("Formula", self.formula, RIGHT),
+            "compare": self._dock("Manual/optim", self.compare, RIGHT),
             "lab": self._dock("Bug lab", self.lab, RIGHT),
             "health": self._dock("Health", self.health, LEFT),
             "distributions": self._dock("Distributions", self.distributions, LEFT),

@@ -75,6 +75,7 @@ class DistributionPanel(QWidget):
             plot.hideButtons()
             plot.setLabel("bottom", "iteration")
             plot.getAxis("left").enableAutoSIPrefix(False)  # it would rescale small weights to "(x0.001)"
+            plot.getAxis("bottom").enableAutoSIPrefix(False)  # iterations are read as they are
             image = pg.ImageItem(axisOrder="row-major")
             image.setColorMap(cmap)
             plot.addItem(image)
