@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
             "filters": self._dock("conv1 filters", self.filter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "parameters": self._dock("Parameters", self.parameter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "autograd": self._dock("Autograd chain", self.autograd_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            "hyperparameters": self._dock("Hyperparameters", self.form, Qt.DockWidgetArea.RightDockWidgetArea),
+            "hyperparameters": self._dock("Settings", self.form, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         self.tabifyDockWidget(self.docks["parameters"], self.docks["autograd"])
         self.tabifyDockWidget(self.docks["autograd"], self.docks["hyperparameters"])
@@ -147,16 +147,16 @@ class MainWindow(QMainWindow):
         self.time_travel = TimeTravel(self, current, self.session, self.loss_panel)
         self.docks["timeline"] = self.time_travel.dock
         self.docks.update(self.probe_tools.docks)
-        # Two tab groups on the right (what explains one step, beside the filters; what the user sets or
-        # asks, beside the table), gradients' companions on the left: everything one click away at 1280 px.
-        for name in ("graph", "saliency", "drawing"):
-            self.tabifyDockWidget(self.docks["filters"], self.docks[name])
-        for name in ("formula", "code", "lab", "confusion", "compare"):  # the formula under the filters it explains
-            self.tabifyDockWidget(self.docks["hyperparameters"], self.docks[name])
-        self.tabifyDockWidget(self.docks["gradients"], self.docks["distributions"])
-        self.splitDockWidget(self.docks["gradients"], self.docks["health"], Qt.Orientation.Vertical)
+        # Every dock one click away at 1280 px, in tab groups of at most four: what explains one step
+        # beside the filters; what the user sets beside the table; what a run's health and code look
+        # like beside the gradients; where it errs and manual vs optim beside the loss.
+        groups = {"filters": ("graph", "saliency", "drawing"), "hyperparameters": ("formula", "lab"),
+                  "gradients": ("health", "distributions", "code"), "loss": ("confusion", "compare")}
+        for first, rest in groups.items():
+            for name in rest:
+                self.tabifyDockWidget(self.docks[first], self.docks[name])
         self.docks["autograd"].hide()  # the tree of next_functions: the graph shows all of it; View ▸ brings it back
-        for name in ("filters", "parameters", "gradients"):
+        for name in ("filters", "parameters", "gradients", "loss"):
             self.docks[name].raise_()
         self._build_actions()
         self._restore_settings()

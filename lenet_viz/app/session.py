@@ -364,7 +364,7 @@ class Session:
         size = f" (largest ‖w‖ {max(r.weight_norm for r in snap.params):.2g})" if snap is not None else ""
         return (
             f"⚠ Training diverged at iteration {d.iteration}: the loss became {d.loss:.4g}. The update was skipped, "
-            f"so the weights are still finite{size}. Paused — {hint} in Hyperparameters and press Apply, then press R "
+            f"so the weights are still finite{size}. Paused — {hint} in Settings and press Apply, then press R "
             "to restart from the seed: weights that have already blown up diverge again even at a lower rate."
         )
 
