@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
         # Every dock one click away at 1280 px, in tab groups of at most four: what explains one step
         # beside the filters; what the user sets beside the table; what a run's health and code look
         # like beside the gradients; where it errs and manual vs optim beside the loss.
-        groups = {"filters": ("graph", "saliency", "drawing"), "hyperparameters": ("formula", "lab"),
+        groups = {"filters": ("graph", "drawing"), "hyperparameters": ("formula", "saliency", "lab"),
                   "gradients": ("health", "distributions", "code"), "loss": ("confusion", "compare")}
         for first, rest in groups.items():
             for name in rest:

@@ -22,7 +22,7 @@ from .panels.timeline import TimelinePanel
 from .session import Session
 from .worker import TrainingWorker
 
-GHOST_PEN = pg.mkPen((200, 200, 200, 70), width=1.5)
+GHOST_PEN = pg.mkPen((230, 230, 230, 120), width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
 SCRUB_PEN = pg.mkPen("#ff9f1c", width=2)
 
 
