@@ -18,7 +18,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
 from ..training import MetricHistory, Snapshot, TrainConfig
 from .checkpoint_actions import CheckpointActions
@@ -29,6 +29,7 @@ from .panels.filters import FilterInspector
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
+from .docks import add_dock
 from .probe_tools import ProbeTools
 from .step_tools import StepTools
 from .time_travel import TimeTravel
@@ -115,12 +116,12 @@ class MainWindow(QMainWindow):
         box.addWidget(self.feature_panel, 1)
         self.setCentralWidget(central)
         self.docks = {
-            "loss": self._dock("Loss && accuracy", self.loss_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
-            "gradients": self._dock("Gradients", self.gradient_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
-            "filters": self._dock("conv1 filters", self.filter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            "parameters": self._dock("Parameters", self.parameter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            "autograd": self._dock("Autograd chain", self.autograd_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            "hyperparameters": self._dock("Settings", self.form, Qt.DockWidgetArea.RightDockWidgetArea),
+            "loss": add_dock(self, "Loss && accuracy", self.loss_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "gradients": add_dock(self, "Gradients", self.gradient_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "filters": add_dock(self, "conv1 filters", self.filter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "parameters": add_dock(self, "Parameters", self.parameter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "autograd": add_dock(self, "Autograd chain", self.autograd_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "hyperparameters": add_dock(self, "Settings", self.form, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         self.tabifyDockWidget(self.docks["parameters"], self.docks["autograd"])
         self.tabifyDockWidget(self.docks["autograd"], self.docks["hyperparameters"])
@@ -196,13 +197,6 @@ class MainWindow(QMainWindow):
     def _on_error(self, message: str) -> None:
         log.error("worker: %s", message)
         self.refresh()  # the banner says it now, not at the next frame
-
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{title}")
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
 
     def _build_actions(self) -> None:
         w = self._to_worker  # the worker of the moment: Restart training replaces it

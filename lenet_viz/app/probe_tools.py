@@ -19,17 +19,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QFrame, QMainWindow, QScrollArea
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from ..data.drawing import load_image
 from ..data.errors import DataError
 from ..training.messages import RefreshConfusion, RequestGallery, ShowSaliency, WatchConfusion
+from .docks import add_dock
 from .panels.confusion import ConfusionPanel
 from .panels.drawing import DrawingPanel
 from .panels.saliency import SaliencyPanel
 from .session import Session
 from .worker import TrainingWorker
 
+RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg);;All files (*)"
 
 
@@ -41,9 +43,9 @@ class ProbeTools(QObject):
         self.saliency = SaliencyPanel()
         self.confusion = ConfusionPanel()
         self.docks = {
-            "drawing": self._dock("Your digit", self.drawing),
-            "saliency": self._dock("Saliency", self.saliency),
-            "confusion": self._dock("Confusion", self.confusion),
+            "drawing": add_dock(window, "Your digit", self.drawing, RIGHT, scroll=True),
+            "saliency": add_dock(window, "Saliency", self.saliency, RIGHT, scroll=True),
+            "confusion": add_dock(window, "Confusion", self.confusion, RIGHT, scroll=True),
         }
         # A tabbed dock stays "visible" behind another tab: what counts is visibilityChanged's word.
         self.shown = {name: False for name in self.docks}
@@ -60,17 +62,6 @@ class ProbeTools(QObject):
         self.open_image_action.triggered.connect(self.ask_image)
         self._saliency_on: tuple[bool, int | None] | None = None
         self._confusion_on: bool | None = None
-
-    def _dock(self, title: str, widget) -> QDockWidget:  # noqa: ANN001
-        dock = QDockWidget(title, self.window)
-        dock.setObjectName(f"dock-{title}")
-        scroll = QScrollArea()  # narrower than the panel wants (a 1280-px screen): scroll, never widen the window
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(widget)
-        dock.setWidget(scroll)
-        self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        return dock
 
     @property
     def worker(self) -> TrainingWorker:

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
+from PySide6.QtWidgets import QMainWindow
 
 from ..training.code_text import training_code_for
 from ..training.messages import CompareUpdate, ExplainCell
 from ..training.types import Phase
 from .controls import HyperparameterForm
+from .docks import add_dock
 from .panels.autograd_graph import AutogradGraphPanel
 from .panels.code_panel import CodePanel
 from .panels.distributions import DistributionPanel
@@ -49,13 +50,13 @@ class StepTools(QObject):
         self.health = HealthPanel()
         self.distributions = DistributionPanel()
         self.docks = {
-            "code": self._dock("Code", self.code, RIGHT),
-            "graph": self._dock("Graph", self.graph, RIGHT),
-            "formula": self._dock("Formula", self.formula, RIGHT),
-            "compare": self._dock("Manual/optim", self.compare, RIGHT),
-            "lab": self._dock("Bug lab", self.lab, RIGHT),
-            "health": self._dock("Health", self.health, LEFT),
-            "distributions": self._dock("Distributions", self.distributions, LEFT),
+            "code": add_dock(window, "Code", self.code, RIGHT, scroll=True),
+            "graph": add_dock(window, "Graph", self.graph, RIGHT, scroll=True),
+            "formula": add_dock(window, "Formula", self.formula, RIGHT, scroll=True),
+            "compare": add_dock(window, "Manual/optim", self.compare, RIGHT, scroll=True),
+            "lab": add_dock(window, "Bug lab", self.lab, RIGHT, scroll=True),
+            "health": add_dock(window, "Health", self.health, LEFT, scroll=True),
+            "distributions": add_dock(window, "Distributions", self.distributions, LEFT, scroll=True),
         }
         self.shown = {name: False for name in self.docks}  # tabbed docks stay "visible": trust visibilityChanged
         for name, dock in self.docks.items():
@@ -68,17 +69,6 @@ class StepTools(QObject):
     @property
     def worker(self) -> TrainingWorker:
         return self._worker()
-
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self.window)
-        dock.setObjectName(f"dock-{title}")
-        scroll = QScrollArea()  # narrower than the panel wants (a 1280-px screen): scroll, never widen the window
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(widget)
-        dock.setWidget(scroll)
-        self.window.addDockWidget(area, dock)
-        return dock
 
     # ------------------------------------------------------------------ user → engine
     def explain(self, f: int, r: int, c: int) -> None:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+from PySide6.QtWidgets import QMainWindow
 
 from ..training.messages import ContinueFrom, Scrub
+from .docks import add_dock
 from .panels.loss import LossPanel
 from .panels.timeline import TimelinePanel
 from .session import Session
@@ -31,10 +32,7 @@ class TimeTravel(QObject):
         super().__init__(window)
         self._worker, self.session, self.loss_panel = worker, session, loss_panel
         self.timeline = TimelinePanel()
-        self.dock = QDockWidget("Timeline", window)
-        self.dock.setObjectName("dock-Timeline")
-        self.dock.setWidget(self.timeline)
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        self.dock = add_dock(window, "Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=SCRUB_PEN)
         self.line.setToolTip("Drag through the run's past (recorded): the network shows that iteration")
         self.line.hide()
