@@ -61,6 +61,8 @@ def measure(config: TrainConfig, dataset: Dataset, iterations: int, threads: int
     try:
         run.prefill(HISTORY_POINTS)
         result = run.train(iterations)
+        drawing = run.train(max(20, iterations // 4), drawing=True)  # a user drawing a digit meanwhile (#14)
+        result["while_drawing"] = {k: drawing[k] for k in ("gui_stall_ms", "iters_per_s", "display_fps")}
         result["step_latency_ms"] = run.step_latency(STEP_REPEATS)
     finally:
         run.close()
@@ -80,6 +82,35 @@ def _qt():  # noqa: ANN202 - the QApplication, created offscreen unless one exis
     from PySide6.QtWidgets import QApplication
 
     return QApplication.instance() or QApplication([])
+
+
+class _Pen:
+    """Real mouse events on the drawing canvas: a circle traced over and over, lifted every 40 moves."""
+
+    def __init__(self, window: Any) -> None:
+        from PySide6.QtTest import QTest  # noqa: F401 - checked here, used in move()
+
+        window.docks["drawing"].raise_()
+        self.canvas, self.k = window.probe_tools.drawing.canvas, 0
+
+    def move(self) -> None:
+        import math
+
+        from PySide6.QtCore import QPoint, Qt
+        from PySide6.QtTest import QTest
+
+        c, k = self.canvas, self.k
+        side = min(c.width(), c.height())
+        x = c.width() / 2 + side * 0.3 * math.cos(k / 6)
+        y = c.height() / 2 + side * 0.3 * math.sin(k / 6)
+        point = QPoint(round(x), round(y))
+        if k % 40 == 0:
+            QTest.mousePress(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+        elif k % 40 == 39:
+            QTest.mouseRelease(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+        else:
+            QTest.mouseMove(c, point)
+        self.k += 1
 
 
 class AppRun:
@@ -190,9 +221,13 @@ class AppRun:
         w.history.clear()
         w.history.extend([fake(k) for k in range(points)] + [real])
 
-    def train(self, iterations: int) -> dict[str, Any]:
-        """Run flat out; time `iterations` iterations after a warm-up, probing the GUI every PROBE_MS."""
+    def train(self, iterations: int, drawing: bool = False) -> dict[str, Any]:
+        """Run flat out; time `iterations` iterations after a warm-up, probing the GUI every PROBE_MS.
+        `drawing`: meanwhile the mouse draws on the "Your digit" canvas (a stroke every probe tick, so the
+        drawing becomes the probe again and again, as a user's does)."""
         w = self.window
+        pen = _Pen(w) if drawing else None
+        self.frames = self.plot_frames = 0  # this call's frames only
         w.worker.play()
         warm_until = time.perf_counter() + WARMUP_S
         self.wait(lambda: time.perf_counter() >= warm_until and self.iteration() > 0, "warm-up")
@@ -208,6 +243,8 @@ class AppRun:
             last[:] = [now, cpu]
             if len(lateness) % 20 == 0:
                 rss.append(app_rss_mb(w.worker))
+            if pen is not None:
+                pen.move()
 
         t0, i0, worker_cpu0 = self.mark()
         cpu0, gui_cpu0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()

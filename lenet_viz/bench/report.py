@@ -170,6 +170,9 @@ def app_lines(results: dict[str, Any]) -> list[str]:
         f"first snapshot {b['first_snapshot']:.2f}, paint {b['first_paint']:.2f})",
         f"  ms per show(), mean wall (CPU): {shows}",
     ]
+    if d := a.get("while_drawing"):
+        lines.append(f"  while a digit is drawn on the canvas: GUI stall p99 {d['gui_stall_ms']['p99']:.1f} / max "
+                     f"{d['gui_stall_ms']['max']:.1f} ms, {d['iters_per_s']:.0f} it/s, display {d['display_fps']:.1f} fps")
     soak = a.get("soak")
     if soak:
         r = soak["rss_mb"]
