@@ -45,7 +45,7 @@ Deliver = Callable[[Event], None]
 class Transport(Protocol):
     def send(self, command: Command) -> None: ...  # any thread; never blocks
     def run(self, deliver: Deliver) -> None: ...  # the worker's thread: until the loop ends
-    def terminate(self) -> None: ...  # end at once (a child still loading: nothing to lose)
+    def terminate(self) -> bool: ...  # end at once (a child still loading: nothing to lose); False: cannot
     def unanswered_s(self) -> float: ...  # seconds a sent command has waited for any event (0: none)
 
 
@@ -69,8 +69,8 @@ class ThreadTransport:
         self.loop = TrainingLoop(_Outbox(deliver), self._commands, config=self._config, trainer=self.prebuilt, **self._options)
         self.loop.run()
 
-    def terminate(self) -> None:
-        pass  # a thread cannot be killed; the worker waits for it
+    def terminate(self) -> bool:
+        return False  # a thread cannot be killed; the worker waits for it
 
     def unanswered_s(self) -> float:
         return 0.0
@@ -169,7 +169,7 @@ class ProcessTransport:
             deliver(Failed(self._run, f"The training process stopped unexpectedly (exit code {child.returncode})"))
         self._conn.close()
 
-    def terminate(self) -> None:
+    def terminate(self) -> bool:
         child = self._child
         if child is not None and child.poll() is None:
             log.warning("the training process did not stop in time; terminating it")
@@ -179,3 +179,4 @@ class ProcessTransport:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+        return True

@@ -192,8 +192,7 @@ class TrainingWorker(QThread):
         if not self._built:  # still importing torch or loading data: nothing to lose
             self.transport.terminate()
         ended = self.wait(timeout_ms)
-        if not ended and self.process:
-            self.transport.terminate()
+        if not ended and self.transport.terminate():  # a process can be ended; a thread must be waited for
             ended = self.wait(int(PROCESS_GRACE_S * 1000))
         if ended and self._gc_held:
             self._gc_held = False
