@@ -282,6 +282,8 @@ class TrainingLoop:
         self._emit(UpdateCompared(self.run_id, compared, message))
 
     def _say_recording(self) -> None:
+        if self.recording.path is None:
+            return  # not asked to record: nothing to say
         problem = self.recording.status()
         if problem != self._recording_said or self._recording_said is None:
             self._recording_said = problem or ""
