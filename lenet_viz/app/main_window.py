@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
         self.step_tools = StepTools(self, current, self.session, self.form)
         self.docks.update(self.step_tools.docks)
         self.filter_panel.cell_clicked.connect(self.step_tools.explain)
-        self.time_travel = TimeTravel(self, current, self.session, self.loss_panel)
+        self.time_travel = TimeTravel(self, current, self.session, self.loss_panel, self.gradient_panel)
         self.docks["timeline"] = self.time_travel.dock
         self.docks.update(self.probe_tools.docks)
         # Every dock one click away at 1280 px, in tab groups of at most four: what explains one step

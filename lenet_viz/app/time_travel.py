@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMainWindow
 
 from ..training.messages import ContinueFrom, Scrub
 from .docks import add_dock
+from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.timeline import TimelinePanel
 from .session import Session
@@ -28,16 +30,25 @@ SCRUB_PEN = pg.mkPen("#ff9f1c", width=2)
 
 
 class TimeTravel(QObject):
-    def __init__(self, window: QMainWindow, worker: Callable[[], TrainingWorker], session: Session, loss_panel: LossPanel) -> None:
+    def __init__(self, window: QMainWindow, worker: Callable[[], TrainingWorker], session: Session, loss_panel: LossPanel,
+                 gradient_panel: GradientPanel) -> None:
         super().__init__(window)
         self._worker, self.session, self.loss_panel = worker, session, loss_panel
+        #: Where a ghost is drawn, and what of its history: the smoothed loss, the batch accuracy (%), and the
+        #: whole network's gradient norm (all layers combined).
+        self.ghost_targets = (
+            (loss_panel.plot, lambda h: h.column("loss_smooth"), False),
+            (loss_panel.accuracy_view, lambda h: h.column("accuracy") * 100, False),
+            (gradient_panel.grad_plot, lambda h: np.sqrt(sum(h.column(c) ** 2 for c in h.columns if c.startswith("grad_norm/"))),
+             True),  # a log axis: positive values only
+        )
         self.timeline = TimelinePanel()
         self.dock = add_dock(window, "Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=SCRUB_PEN)
         self.line.setToolTip("Drag through the run's past (recorded): the network shows that iteration")
         self.line.hide()
         loss_panel.plot.addItem(self.line, ignoreBounds=True)
-        self.ghost_curves: list[pg.PlotDataItem] = []
+        self.ghost_curves: list[list[pg.PlotDataItem]] = []  # per ghost: one curve per target
         self.timeline.scrubbed.connect(lambda k: self.scrub(k, exact=False))
         self.timeline.chosen.connect(lambda k: self.scrub(k, exact=True))
         self.timeline.continue_requested.connect(self.continue_from)
@@ -92,12 +103,19 @@ class TimeTravel(QObject):
     def _draw_ghosts(self) -> None:
         self._ghosts_shown = self.session.ghosts
         while len(self.ghost_curves) < len(self._ghosts_shown):
-            curve = pg.PlotDataItem(pen=GHOST_PEN)
-            curve.setZValue(-5)
-            self.loss_panel.plot.addItem(curve)
-            self.ghost_curves.append(curve)
-        for curve, ghost in zip(self.ghost_curves, [*self._ghosts_shown, *[None] * len(self.ghost_curves)]):
-            if ghost is None or not len(ghost):
-                curve.setData([], [])
-            else:
-                curve.setData(ghost.column("iteration"), ghost.column("loss_smooth"))
+            curves = []
+            for target, _, _ in self.ghost_targets:
+                curve = pg.PlotDataItem(pen=GHOST_PEN)
+                curve.setZValue(-5)
+                target.addItem(curve)
+                curves.append(curve)
+            self.ghost_curves.append(curves)
+        for k, curves in enumerate(self.ghost_curves):
+            ghost = self._ghosts_shown[k] if k < len(self._ghosts_shown) else None
+            for curve, (_, values, positive) in zip(curves, self.ghost_targets):
+                if ghost is None or not len(ghost):
+                    curve.setData([], [])
+                else:
+                    x, y = ghost.column("iteration"), values(ghost)
+                    keep = np.isfinite(y) & (y > 0) if positive else np.isfinite(y)
+                    curve.setData(x[keep], y[keep])

@@ -61,8 +61,11 @@ def test_continue_from_here_branches_exactly_and_leaves_a_ghost(qtbot, tmp_path)
     w.time_travel.continue_from(10)
     qtbot.waitUntil(lambda: w.session.iteration == 10 and len(w.session.ghosts) == 1, timeout=LONG)
     assert len(w.history) == 10 and "new branch" in w.notice.text()
-    ghost_x, ghost_y = w.time_travel.ghost_curves[0].getData()
+    (loss_ghost, accuracy_ghost, grad_ghost) = w.time_travel.ghost_curves[0]
+    ghost_x, ghost_y = loss_ghost.getData()
     assert ghost_x[-1] == 30 and len(ghost_y) == 30
+    np.testing.assert_array_equal(accuracy_ghost.getData()[1], w.session.ghosts[0].column("accuracy") * 100)
+    assert len(grad_ghost.getData()[0]) == 30  # the abandoned line's gradient norms, behind the live ones
     steps(qtbot, w, 5)
     np.testing.assert_array_equal(w.history.column("loss"), original[:15])  # bit for bit: same settings, same run
     def branches() -> int:
