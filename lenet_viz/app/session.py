@@ -30,9 +30,6 @@ NOTICE_S = 10.0
 #: A training process that leaves a command unanswered this long is reported in the banner.
 SILENT_S = 5.0
 
-#: Abandoned branches kept on screen as ghosts (the newest ones).
-MAX_GHOSTS = 3
-
 #: What each phase did, in the tutorial's words: shown after the phase runs.
 PHASE_STORY = {
     Phase.ZERO_GRAD: "optimizer.zero_grad(): every .grad is None again — conv1.bias.grad prints None",
@@ -109,9 +106,9 @@ class Session:
         self.gallery = None  # the examples of the confusion cell asked for last
         self.scrubbed: Snapshot | None = None  # the past on screen (from the recording) instead of the live run
         self.scrub_target: int | None = None
-        self.ghosts: list[MetricHistory] = []  # abandoned branches, drawn faintly behind the live curves
         self.recording: str | None = None  # where this run is recorded
         self.recording_problem: str | None = None
+        self.branch = 0  # the recording's branch the live run is written to (0: not recorded)
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
         self._pending: set[str] = set()
@@ -175,12 +172,10 @@ class Session:
 
     def _on_RunStarted(self, e: RunStarted, now: float, changed: set[str]) -> None:
         self.built = True
-        if e.cause == "branch":  # the abandoned line stays on screen, faintly
-            self.ghosts = [*self.ghosts, self.history][-MAX_GHOSTS:]
+        if e.cause == "branch":  # the abandoned line stays on screen, faintly (drawn from the recording)
             self.notify(f"Continuing from iteration {e.snapshot.iteration:,} as a new branch; the old line is a ghost", now)
-        elif e.cause != "opened":
-            self.ghosts = []
         self.scrubbed = self.scrub_target = None
+        self.branch = e.branch or self.branch
         self.history = e.history if e.history is not None else MetricHistory()
         self.rate.clear()
         self.info, self.diverged, self.error, self.process_lost = e.info, None, None, False
@@ -233,7 +228,7 @@ class Session:
             changed.update(("snapshot", "text"))
 
     def _on_RecordingState(self, e: RecordingState, now: float, changed: set[str]) -> None:
-        self.recording, self.recording_problem = e.path, e.problem
+        self.recording, self.recording_problem, self.branch = e.path, e.problem, e.branch
         if e.problem:
             self.notify(f"⚠ {e.problem}", now)
         changed.add("text")

@@ -14,19 +14,24 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QMainWindow
 
+from ..training.history import SMOOTHING
 from ..training.messages import ContinueFrom, Scrub
+from ..training.recording import Recording
+from ..training.recording_store import RecordingError
 from .docks import add_dock
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
+from .panels.run_tree import RunTreePanel
 from .panels.timeline import TimelinePanel
 from .session import Session
 from .worker import TrainingWorker
 
 GHOST_PEN = pg.mkPen((230, 230, 230, 120), width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
 SCRUB_PEN = pg.mkPen("#ff9f1c", width=2)
+TREE_REFRESH_MS = 1500
 
 
 class TimeTravel(QObject):
@@ -36,11 +41,12 @@ class TimeTravel(QObject):
         self._worker, self.session, self.loss_panel = worker, session, loss_panel
         #: Where a ghost is drawn, and what of its history: the smoothed loss, the batch accuracy (%), and the
         #: whole network's gradient norm (all layers combined).
+        #: Where a ghost is drawn, and what of its recorded line: the smoothed loss, the batch accuracy (%), and
+        #: the whole network's gradient norm (all layers combined; a log axis, so positive values only).
         self.ghost_targets = (
-            (loss_panel.plot, lambda h: h.column("loss_smooth"), False),
-            (loss_panel.accuracy_view, lambda h: h.column("accuracy") * 100, False),
-            (gradient_panel.grad_plot, lambda h: np.sqrt(sum(h.column(c) ** 2 for c in h.columns if c.startswith("grad_norm/"))),
-             True),  # a log axis: positive values only
+            (loss_panel.plot, lambda m: smoothed(m["loss"]), False),
+            (loss_panel.accuracy_view, lambda m: m["accuracy"] * 100, False),
+            (gradient_panel.grad_plot, lambda m: np.sqrt(sum(v ** 2 for k, v in m.items() if k.startswith("grad_norms/"))), True),
         )
         self.timeline = TimelinePanel()
         self.dock = add_dock(window, "Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -48,14 +54,22 @@ class TimeTravel(QObject):
         self.line.setToolTip("Drag through the run's past (recorded): the network shows that iteration")
         self.line.hide()
         loss_panel.plot.addItem(self.line, ignoreBounds=True)
-        self.ghost_curves: list[list[pg.PlotDataItem]] = []  # per ghost: one curve per target
+        self.runs = RunTreePanel()
+        self.runs_dock = add_dock(window, "Runs", self.runs, Qt.DockWidgetArea.BottomDockWidgetArea)
+        window.splitDockWidget(self.dock, self.runs_dock, Qt.Orientation.Horizontal)
+        self.runs.visibility_changed.connect(lambda *_: self._draw_ghosts())
+        self.ghost_curves: dict[int, list[pg.PlotDataItem]] = {}  # per recorded branch: one curve per target
+        self._reader: Recording | None = None
+        self._lines: dict[int, tuple[int, dict]] = {}  # branch -> (last iteration read, its metrics)
+        self._tree_timer = QTimer(self)  # the writer commits twice a second: the tree follows it
+        self._tree_timer.setInterval(TREE_REFRESH_MS)
+        self._tree_timer.timeout.connect(self._refresh_tree)
         self.timeline.scrubbed.connect(lambda k: self.scrub(k, exact=False))
         self.timeline.chosen.connect(lambda k: self.scrub(k, exact=True))
         self.timeline.continue_requested.connect(self.continue_from)
         self.timeline.live_requested.connect(self.live)
         self.line.sigDragged.connect(lambda line: self._line_moved(exact=False))
         self.line.sigPositionChangeFinished.connect(lambda line: self._line_moved(exact=True))
-        self._ghosts_shown: list = []
 
     @property
     def worker(self) -> TrainingWorker:
@@ -97,25 +111,75 @@ class TimeTravel(QObject):
             self.timeline.show(s.iteration)
         if "reset" in changed:
             self.line.hide()
-        if s.ghosts is not self._ghosts_shown and ("reset" in changed or "history" in changed):
-            self._draw_ghosts()
+            self._refresh_tree()
+        if s.recording and not self._tree_timer.isActive():
+            self._tree_timer.start()
 
-    def _draw_ghosts(self) -> None:
-        self._ghosts_shown = self.session.ghosts
-        while len(self.ghost_curves) < len(self._ghosts_shown):
-            curves = []
-            for target, _, _ in self.ghost_targets:
-                curve = pg.PlotDataItem(pen=GHOST_PEN)
-                curve.setZValue(-5)
-                target.addItem(curve)
-                curves.append(curve)
-            self.ghost_curves.append(curves)
-        for k, curves in enumerate(self.ghost_curves):
-            ghost = self._ghosts_shown[k] if k < len(self._ghosts_shown) else None
-            for curve, (_, values, positive) in zip(curves, self.ghost_targets):
-                if ghost is None or not len(ghost):
+    def _refresh_tree(self) -> None:
+        """Read the recording's branches (the GUI reads the file itself: torch-free, read-only) and redraw the ghosts."""
+        reader = self._open_reader()
+        if reader is None:
+            return
+        try:
+            branches = reader.branches()
+        except RecordingError:
+            return  # nothing committed yet
+        self.runs.show(branches, current=self.session.branch)
+        self._draw_ghosts(branches)
+
+    def _open_reader(self) -> Recording | None:
+        path = self.session.recording
+        if path and (self._reader is None or str(self._reader.path) != path):
+            try:
+                self._reader = Recording.open(path)
+            except RecordingError:
+                return None
+            self._lines.clear()
+        return self._reader if path else None
+
+    def _draw_ghosts(self, branches: list | None = None) -> None:
+        """Every ticked branch but the live one, faintly behind the live curves (an abandoned branch, an earlier run)."""
+        reader = self._open_reader()
+        if reader is None:
+            return
+        if branches is None:
+            branches = reader.branches()
+        shown = self.runs.shown()
+        for b in branches:
+            curves = self.ghost_curves.get(b.id)
+            wanted = b.id in shown and b.id != self.session.branch
+            if curves is None:
+                if not wanted:
+                    continue
+                curves = self.ghost_curves[b.id] = [self._ghost_curve(target) for target, _, _ in self.ghost_targets]
+            if not wanted:
+                for curve in curves:
                     curve.setData([], [])
-                else:
-                    x, y = ghost.column("iteration"), values(ghost)
-                    keep = np.isfinite(y) & (y > 0) if positive else np.isfinite(y)
-                    curve.setData(x[keep], y[keep])
+                continue
+            cached = self._lines.get(b.id)
+            if cached is None or cached[0] != b.last_iteration:  # read a branch again only when it grew
+                self._lines[b.id] = cached = (b.last_iteration, reader.metrics(b.id))
+            m = cached[1]
+            if not m or not len(m.get("iteration", ())):
+                continue
+            for curve, (_, values, positive) in zip(curves, self.ghost_targets):
+                y = np.asarray(values(m), dtype=np.float64)
+                keep = np.isfinite(y) & (y > 0) if positive else np.isfinite(y)
+                curve.setData(m["iteration"][keep], y[keep])
+
+    @staticmethod
+    def _ghost_curve(target) -> pg.PlotDataItem:  # noqa: ANN001 - a PlotItem or a ViewBox
+        curve = pg.PlotDataItem(pen=GHOST_PEN)
+        curve.setZValue(-5)
+        target.addItem(curve)
+        return curve
+
+
+def smoothed(loss: np.ndarray) -> np.ndarray:
+    """The loss smoothed as the engine smooths it (an exponential average skipping NaN/Inf)."""
+    out, ema = np.empty_like(loss, dtype=np.float64), None
+    for i, value in enumerate(loss):
+        if np.isfinite(value):
+            ema = value if ema is None else SMOOTHING * ema + (1 - SMOOTHING) * value
+        out[i] = np.nan if ema is None else ema
+    return out

@@ -288,7 +288,7 @@ class TrainingLoop:
         if problem != self._recording_said or self._recording_said is None:
             self._recording_said = problem or ""
             path = self.recording.path if self.recording.on else None
-            self._emit(RecordingState(self.run_id, path, problem))
+            self._emit(RecordingState(self.run_id, path, problem, self.recording.branch_id))
 
     def _start_confusion(self) -> None:
         self._confusion = self._t.confusion_pass()
@@ -367,7 +367,8 @@ class TrainingLoop:
         if cause != "branch":  # a branch was recorded as one by the rewind
             self.recording.restarted(self._t, "load" if cause == "opened" else cause)
         self._confusion = None  # a pass over weights that are gone
-        self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config, **extra))
+        self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config,
+                              branch=self.recording.branch_id, **extra))
         if self._watch_confusion:
             self._start_confusion()
             if not self.running:

@@ -39,6 +39,11 @@ class LoopRecording:
             self.problem = f"recording is off: {exc}"
             log.warning(self.problem)
 
+    @property
+    def branch_id(self) -> int:
+        """The recording's branch the run is written to now (0: not recorded)."""
+        return self.recorder.branch_id if self.on else 0  # type: ignore[union-attr]
+
     def status(self) -> str | None:
         """Why the recording stopped, if it did."""
         if self.recorder is not None and self.recorder.stopped:

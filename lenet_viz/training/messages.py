@@ -219,6 +219,7 @@ class RunStarted(Event):
     history: MetricHistory | None = None
     path: str | None = None
     token: int = 0
+    branch: int = 0  # the recording's branch this run is written to (0: not recorded)
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ class RecordingState(Event):
     run: int
     path: str | None
     problem: str | None = None
+    branch: int = 0  # the recording's branch the run is written to now
 
 
 @dataclass(frozen=True)

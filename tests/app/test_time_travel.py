@@ -58,14 +58,24 @@ def test_continue_from_here_branches_exactly_and_leaves_a_ghost(qtbot, tmp_path)
     w = recorded_window(qtbot, tmp_path)
     steps(qtbot, w, 30)
     original = w.history.column("loss").copy()
+    original_smooth = w.history.column("loss_smooth").copy()
+    original_accuracy = w.history.column("accuracy").copy()
     w.time_travel.continue_from(10)
-    qtbot.waitUntil(lambda: w.session.iteration == 10 and len(w.session.ghosts) == 1, timeout=LONG)
+    qtbot.waitUntil(lambda: w.session.iteration == 10 and w.session.branch == 2, timeout=LONG)
     assert len(w.history) == 10 and "new branch" in w.notice.text()
-    (loss_ghost, accuracy_ghost, grad_ghost) = w.time_travel.ghost_curves[0]
+    qtbot.waitUntil(lambda: 1 in w.time_travel.ghost_curves and len(w.time_travel.ghost_curves[1][0].getData()[0]) == 30,
+                    timeout=LONG)  # the run tree reads the recording and draws the abandoned branch
+    loss_ghost, accuracy_ghost, grad_ghost = w.time_travel.ghost_curves[1]
     ghost_x, ghost_y = loss_ghost.getData()
     assert ghost_x[-1] == 30 and len(ghost_y) == 30
-    np.testing.assert_array_equal(accuracy_ghost.getData()[1], w.session.ghosts[0].column("accuracy") * 100)
+    np.testing.assert_array_equal(ghost_y, original_smooth)  # the engine's own smoothing, recomputed from the file
+    np.testing.assert_array_equal(accuracy_ghost.getData()[1], original_accuracy * 100)
     assert len(grad_ghost.getData()[0]) == 30  # the abandoned line's gradient norms, behind the live ones
+    tree = w.time_travel.runs
+    qtbot.waitUntil(lambda: tree.shown() == {1, 2}, timeout=LONG)  # the new branch, once the writer committed it
+    assert tree.tree.topLevelItem(0).child(0).text(1) == "iteration 10"
+    tree.tree.topLevelItem(0).setCheckState(0, Qt.CheckState.Unchecked)  # hide the ghost from the run list
+    assert len(loss_ghost.getData()[0] if loss_ghost.getData()[0] is not None else []) == 0
     steps(qtbot, w, 5)
     np.testing.assert_array_equal(w.history.column("loss"), original[:15])  # bit for bit: same settings, same run
     def branches() -> int:
