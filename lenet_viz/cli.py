@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch, pause and step the training of LeNet (the PyTorch tutorial network).",
     )
     p.add_argument("--version", action="version", version=f"lenet-viz {__version__}")
+    p.add_argument("recording", nargs="?", metavar="RECORDING.lvz", help="a run recorded with --record (here or on "
+                   "another machine) to open in the app: scrub it, follow it while it is still being written, continue it")
     g = p.add_argument_group("training (mirrors TrainConfig)")
     g.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="auto: MNIST if its files are present, else bundled digits")
     g.add_argument("--data-dir", metavar="DIR", help="where the MNIST IDX files live (default: $LENET_VIZ_DATA_DIR or the user cache)")
@@ -132,6 +134,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RecordingError as e:
             print(f"lenet-viz: error: {e}", file=sys.stderr)
             return EXIT_USAGE
+    if args.recording:
+        if args.headless:
+            parser.error("a recording is opened in the app; to record a headless run use --record PATH")
+        from .training.recording import Recording, RecordingError  # torch-free: checked before any window opens
+
+        try:
+            Recording.open(args.recording).close()
+        except RecordingError as e:
+            print(f"lenet-viz: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
     if args.headless:
         from .headless import run_headless
 
@@ -140,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     record = args.record or not args.no_record  # a path, True: the user's recordings folder, False: none
     return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint, process=args.train_in == "process",
-                   record=record)
+                   record=record, recording=args.recording)
 
 
 def check_outputs(args: argparse.Namespace) -> None:

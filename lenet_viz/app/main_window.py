@@ -225,7 +225,8 @@ class MainWindow(QMainWindow):
         self.actions_by_name["restart"] = self.recovery.action
         file_menu = self.menuBar().addMenu("&File")
         self.checkpoints = CheckpointActions(self, self.worker, self.settings, lambda: self.session.iteration)
-        file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action, self.probe_tools.open_image_action])
+        file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action, self.time_travel.open_action,
+                              self.probe_tools.open_image_action])
         file_menu.addSeparator()
         self.actions_by_name.update(open=self.checkpoints.open_action, save=self.checkpoints.save_action)
         quit_action = QAction("Quit", self)
@@ -390,16 +391,19 @@ class MainWindow(QMainWindow):
 
 def run_app(
     config: TrainConfig, *, speed_limit: float | None = None, checkpoint: str | Path | None = None, process: bool = True,
-    record: str | Path | bool = True,
+    record: str | Path | bool = True, recording: str | Path | None = None,
 ) -> int:
     """Open the window (paused at iteration 0, or on `checkpoint`, everything drawn) and run the event loop.
     `record`: the run's recording file; True: a new one in the user's recordings folder (the oldest
-    pruned past the total budget); False: none."""
+    pruned past the total budget); False: none.  `recording`: a recorded run to open and look at (followed while
+    another process writes it)."""
     app = QApplication.instance() or QApplication([])
     style_application(app)
     if record is True:
         record = default_recording()
     window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process, record=record or None)
+    if recording is not None:
+        window.time_travel.open_recording(recording)
     window.show()
     with closing_on_sigint(window):
         return app.exec()

@@ -109,6 +109,7 @@ class Session:
         self.recording: str | None = None  # where this run is recorded
         self.recording_problem: str | None = None
         self.branch = 0  # the recording's branch the live run is written to (0: not recorded)
+        self.viewing: str | None = None  # a recording opened to look at (and followed while it grows)
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
         self._pending: set[str] = set()
@@ -184,8 +185,10 @@ class Session:
         self.distributions.clear()
         self.opened_from = e.path
         self._show(e.snapshot, e.config, changed)
+        self.viewing = e.path if e.cause == "recording" else None
         if e.cause == "opened":
             self.last_saved = (str(e.path), e.snapshot.iteration)
+        if e.cause in ("opened", "recording"):
             self.notify(f"Opened {e.path}: iteration {e.snapshot.iteration:,}", now)
             changed.add("config")
         elif e.cause == "config":  # Apply never restarts a run without saying so

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from ..training.history import SMOOTHING
-from ..training.messages import ContinueFrom, Scrub
+from ..training.messages import ContinueFrom, FollowRecording, OpenRecording, Scrub
 from ..training.recording import Recording
 from ..training.recording_store import RecordingError
 from .docks import add_dock
@@ -64,6 +67,10 @@ class TimeTravel(QObject):
         self._tree_timer = QTimer(self)  # the writer commits twice a second: the tree follows it
         self._tree_timer.setInterval(TREE_REFRESH_MS)
         self._tree_timer.timeout.connect(self._refresh_tree)
+        self.open_action = QAction("Open recording…", window)
+        self.open_action.setToolTip("Look at a run recorded here or elsewhere (lenet-viz --record): scrub it, follow it, "
+                                    "continue it")
+        self.open_action.triggered.connect(self.ask_open)
         self.timeline.scrubbed.connect(lambda k: self.scrub(k, exact=False))
         self.timeline.chosen.connect(lambda k: self.scrub(k, exact=True))
         self.timeline.continue_requested.connect(self.continue_from)
@@ -78,7 +85,7 @@ class TimeTravel(QObject):
 
     # ------------------------------------------------------------------ user → engine
     def scrub(self, iteration: int, exact: bool = True) -> None:
-        if not self.session.recording:
+        if not (self.session.recording or self.session.viewing):
             self.session.warn(self.session.recording_problem or "this run is not recorded: nothing to go back to")
             return
         if exact and iteration >= self.session.iteration and not self.session.running:
@@ -95,10 +102,20 @@ class TimeTravel(QObject):
         self.scrub(k, exact)
 
     def continue_from(self, iteration: int) -> None:
-        if not self.session.recording:
+        if not (self.session.recording or self.session.viewing):
             self.session.warn(self.session.recording_problem or "this run is not recorded: it cannot be rewound")
             return
         self.worker.send(ContinueFrom(int(iteration)))
+
+    def ask_open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.loss_panel.window(), "Open a recording", str(Path.home()),
+                                              "lenet-viz recordings (*.lvz);;All files (*)")
+        if path:
+            self.open_recording(path)
+
+    def open_recording(self, path: str | Path) -> None:
+        """Show the run recorded in `path`; while another process writes it, its new iterations follow."""
+        self.worker.send(OpenRecording(str(Path(path).expanduser().absolute())))
 
     def live(self) -> set[str]:
         self.line.hide()
@@ -112,11 +129,14 @@ class TimeTravel(QObject):
         if "reset" in changed:
             self.line.hide()
             self._refresh_tree()
-        if s.recording and not self._tree_timer.isActive():
+        if (s.recording or s.viewing) and not self._tree_timer.isActive():
             self._tree_timer.start()
 
     def _refresh_tree(self) -> None:
-        """Read the recording's branches (the GUI reads the file itself: torch-free, read-only) and redraw the ghosts."""
+        """Read the recording's branches (the GUI reads the file itself: torch-free, read-only) and redraw the ghosts;
+        a recording being viewed is followed: what its writer added since comes as new iterations."""
+        if self.session.viewing and not self.session.running:
+            self.worker.send(FollowRecording())
         reader = self._open_reader()
         if reader is None:
             return
@@ -128,7 +148,7 @@ class TimeTravel(QObject):
         self._draw_ghosts(branches)
 
     def _open_reader(self) -> Recording | None:
-        path = self.session.recording
+        path = self.session.viewing or self.session.recording
         if path and (self._reader is None or str(self._reader.path) != path):
             try:
                 self._reader = Recording.open(path)

@@ -28,7 +28,7 @@ from ..data import DataError
 from .config import ConfigError, TrainConfig
 from .messages import (
     ApplyConfig, Call, CallDone, CheckpointSaved, Command, ConfusionReady, Diverged, Event, Failed, GalleryReady,
-    CellExplained, CompareUpdate, ContinueFrom, ExplainCell, OpenCheckpoint, Pause, PhaseRan, Play, Ready, RecordingState, RefreshConfusion, RequestGallery,
+    CellExplained, CompareUpdate, ContinueFrom, ExplainCell, FollowRecording, OpenCheckpoint, OpenRecording, Pause, PhaseRan, Play, Ready, RecordingState, RefreshConfusion, RequestGallery,
     RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, Scrub, ScrubView, SetProbe, SetSpeed,
     ShowSaliency, SnapshotTaken, Stats, StepIteration, StepPhase, Stop, Toggle, UpdateCompared, WatchConfusion,
 )
@@ -49,7 +49,8 @@ DOING = {
     RequestSnapshot: "Snapshot", OpenCheckpoint: "Opening the checkpoint", SaveCheckpoint: "Saving the checkpoint",
     Call: "Running a task", Stop: "Stop", ShowSaliency: "Saliency", WatchConfusion: "Confusion matrix",
     RefreshConfusion: "Confusion matrix", RequestGallery: "Confusion examples", Scrub: "Going back in time",
-    ContinueFrom: "Continuing from there", ExplainCell: "Explaining a gradient", CompareUpdate: "Comparing updates",
+    ContinueFrom: "Continuing from there", OpenRecording: "Opening the recording", FollowRecording: "Following the recording",
+    ExplainCell: "Explaining a gradient", CompareUpdate: "Comparing updates",
 }
 
 
@@ -104,7 +105,7 @@ class TrainingLoop:
             SaveCheckpoint: self._save, Call: self._call, Stop: self._stop, ShowSaliency: self._saliency,
             WatchConfusion: self._watch, RefreshConfusion: self._refresh_confusion, RequestGallery: self._gallery,
             Scrub: self._scrub, ContinueFrom: self._continue_from, ExplainCell: self._explain,
-            CompareUpdate: self._compare_update,
+            CompareUpdate: self._compare_update, OpenRecording: self._open_recording, FollowRecording: self._follow,
         }
 
     def run(self) -> None:
@@ -267,6 +268,20 @@ class TrainingLoop:
         self.trainer = self.recording.rewound(self._t, command.iteration)
         self._restarted("branch", history=self._t.history.copy())
 
+    def _open_recording(self, command: OpenRecording) -> None:
+        self._set_running(False)
+        trainer, stats = self.recording.view(command.path)  # a bad file raises before anything changed
+        trainer.history.extend(stats)
+        for s in stats:
+            if s.eval_accuracy is not None:
+                trainer.history.add_eval(s.iteration, s.eval_accuracy)
+        self.trainer = trainer
+        self._restarted("recording", history=trainer.history.copy(), path=command.path)
+
+    def _follow(self, _: FollowRecording) -> None:
+        for stats in self.recording.follow():
+            self._emit(Stats(self.run_id, stats))
+
     def _explain(self, command: ExplainCell) -> None:
         try:
             explained, message = self._t.explain_conv1_grad(command.filter, command.row, command.col), ""
@@ -365,7 +380,7 @@ class TrainingLoop:
     def _restarted(self, cause: str, **extra: Any) -> None:
         self.run_id += 1
         if cause != "branch":  # a branch was recorded as one by the rewind
-            self.recording.restarted(self._t, "load" if cause == "opened" else cause)
+            self.recording.restarted(self._t, "load" if cause in ("opened", "recording") else cause)
         self._confusion = None  # a pass over weights that are gone
         self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config,
                               branch=self.recording.branch_id, **extra))

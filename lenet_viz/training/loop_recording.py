@@ -25,6 +25,9 @@ class LoopRecording:
         self.recorder: Recorder | None = None
         self.problem: str | None = None
         self._reader: Recording | None = None
+        self.viewed: str | None = None  # a recording opened to look at (scrubbing reads it instead of our own)
+        self._viewer: Recording | None = None
+        self.followed = 0  # the last iteration of the viewed recording handed to the app
 
     @property
     def on(self) -> bool:
@@ -58,7 +61,29 @@ class LoopRecording:
         if self.on:
             self.recorder.on_event(kind, detail)  # type: ignore[union-attr]
 
+    def view(self, path: str, dataset: Any = None) -> tuple[Any, list]:
+        """Open `path` to look at: a trainer at its last iteration and its recorded iterations (StepStats)."""
+        viewer = Recording.open(path)
+        stats = viewer.step_stats()
+        trainer = viewer.trainer_at(viewer.last_iteration())
+        if self._viewer is not None:
+            self._viewer.close()
+        self.viewed, self._viewer = path, viewer
+        self.followed = stats[-1].iteration if stats else 0
+        return trainer, stats
+
+    def follow(self) -> list:
+        """What the viewed recording gained since the last look (its writer is another process)."""
+        if self._viewer is None:
+            return []
+        stats = self._viewer.step_stats(after=self.followed)
+        if stats:
+            self.followed = stats[-1].iteration
+        return stats
+
     def reader(self) -> Recording:
+        if self._viewer is not None:
+            return self._viewer  # scrubbing and rewinding read the run the user opened
         if not self.on:
             raise RecordingError(self.status() or "this run is not being recorded (start lenet-viz with --record PATH)")
         self.recorder.flush()  # type: ignore[union-attr]  # what the past needs is on disk
@@ -81,10 +106,13 @@ class LoopRecording:
         new.set_probe(trainer.probe_index)
         new.set_probe(trainer.probe)  # the user's drawing, if that is the probe
         new.history = trainer.history.truncated(k)
-        self.recorder.branch(k, trainer=new)  # type: ignore[union-attr]
+        if self.on:  # our own recording goes on as a new branch (a viewed run: a branch of ours starting at k)
+            self.recorder.branch(k, trainer=new)  # type: ignore[union-attr]
         return new
 
     def close(self) -> None:
+        if self._viewer is not None:
+            self._viewer.close()
         if self.recorder is not None:
             self.recorder.close()
         if self._reader is not None:

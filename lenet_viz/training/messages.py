@@ -140,6 +140,20 @@ class ContinueFrom(Command):
 
 
 @dataclass(frozen=True)
+class OpenRecording(Command):
+    """Show the run recorded in `path` (absolute; another process may still be writing it): the network
+    as it was at its last iteration, its curves, scrubbing over it; training goes on from there if asked.
+    Answered by `RunStarted(cause="opened")`."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class FollowRecording(Command):
+    """Read what the recording being viewed has gained since (its writer is elsewhere): answered by `Stats`."""
+
+
+@dataclass(frozen=True)
 class ExplainCell(Command):
     """Explain conv1.weight.grad[f, 0, r, c] with the current batch's numbers: answered by `CellExplained`."""
 
@@ -208,8 +222,8 @@ class PhaseRan(Event):
 class RunStarted(Event):
     """A new run replaced the old one; its first snapshot comes with it, so nothing sees half of it.
 
-    `cause`: "reset", "config" (seed, data or device changed) or "opened" (a checkpoint, whose
-    history and path come along)."""
+    `cause`: "reset", "config" (seed, data or device changed), "opened" (a checkpoint, whose
+    history and path come along), "recording" (a recording opened to look at) or "branch" (a rewind)."""
 
     run: int
     cause: str

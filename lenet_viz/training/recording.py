@@ -24,6 +24,7 @@ import numpy as np
 
 from .recording_codec import Blob, CodecError, decode
 from .recording_store import RecordingError, connect_readonly, identify
+from .types import StepStats
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -168,6 +169,31 @@ class Recording:
             table = np.array(rows, dtype=object).reshape(len(rows), len(names))
             return {n: _numeric(table[:, i]) for i, n in enumerate(names) if n != "branch"}
         return {n: table[:, i].copy() for i, n in enumerate(names) if n != "branch"}
+
+    def step_stats(self, branch: int | None = None, after: int = 0) -> list[StepStats]:
+        """The line's recorded iterations after `after` as StepStats (the per-iteration scalars; flags, bugs
+        and histograms are not rebuilt): what a window plots for a recording it opens or follows."""
+        m = self.metrics(branch, after)
+        if not m or not len(m.get("iteration", ())):
+            return []
+
+        def group(field: str) -> list[tuple[str, np.ndarray]]:
+            return [(k.split("/", 1)[1], v) for k, v in m.items() if k.startswith(field + "/")]
+
+        grads, weights, ratios, dead = group("grad_norms"), group("weight_norms"), group("update_ratios"), group("dead_relu")
+        nan = np.full(len(m["iteration"]), np.nan)
+        evals, diverged = m.get("eval_accuracy", nan), m.get("diverged", np.zeros_like(nan))
+        return [
+            StepStats(
+                iteration=int(m["iteration"][i]), epoch=int(m["epoch"][i]), loss=float(m["loss"][i]),
+                accuracy=float(m["accuracy"][i]), grad_norms={k: float(v[i]) for k, v in grads},
+                weight_norms={k: float(v[i]) for k, v in weights}, update_ratios={k: float(v[i]) for k, v in ratios},
+                lr=float(m["lr"][i]), samples_seen=int(m["samples_seen"][i]),
+                eval_accuracy=None if not np.isfinite(evals[i]) else float(evals[i]), diverged=bool(diverged[i] == 1),
+                dead_relu={k: float(v[i]) for k, v in dead if np.isfinite(v[i])},
+            )
+            for i in range(len(m["iteration"]))
+        ]
 
     def losses(self, branch: int | None = None) -> np.ndarray:
         """The line's per-iteration losses: element i is iteration i+1 (NaN where none was recorded)."""
