@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
-from ..training import MetricHistory, Snapshot, TrainConfig
+from ..training import LossKind, MetricHistory, Snapshot, TrainConfig
 from .checkpoint_actions import CheckpointActions
 from .controls import HyperparameterForm, PhaseStrip
 from .panels.autograd import AutogradPanel
@@ -140,6 +140,8 @@ class MainWindow(QMainWindow):
         if speed_limit is not None:
             self.form.speed.setValue(speed_limit)
         self.worker.set_speed_limit(self.form.speed_limit())
+        self.session.set_speed_limit(self.form.speed_limit())  # the status line says it: it may be the last session's
+        self.form.speed_limit_changed.connect(self.session.set_speed_limit)
         self.timer = QTimer(self)
         self.timer.setInterval(1000 // DISPLAY_HZ)
         self.timer.timeout.connect(self.refresh)
@@ -221,6 +223,7 @@ class MainWindow(QMainWindow):
         self._show_plots(s.running and "reset" not in changed)
         if "snapshot" in changed and s.snapshot is not None:
             snap = s.snapshot
+            self.feature_panel.set_mse(s.config is not None and s.config.loss is LossKind.MSE)
             self.feature_panel.show(snap)
             self.filter_panel.show(snap)
             self.parameter_panel.show(snap)

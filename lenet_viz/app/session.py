@@ -96,6 +96,8 @@ class Session:
         self.diverged: DivergedAt | None = None
         self.silent_s = 0.0
         self.selected_filter: int | None = None
+        self.fallback: str | None = None  # the data folder the user named held no MNIST: said until dismissed
+        self.speed_limit: float | None = None  # iterations/s the window asked for (shown: it may come from the last session)
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
 
@@ -118,6 +120,10 @@ class Session:
         if first:
             self.notify(e.info.reason, now)
             changed.add("config")
+            config = self.config
+            if config is not None and config.data_dir and config.dataset == "auto" and e.info.dataset != "mnist":
+                self.fallback = (f"⚠ {e.info.reason}. You named that folder (--data-dir): check its spelling, or "
+                                 "download MNIST there (lenet-viz --download-mnist).")
         changed.add("text")
 
     def _on_Stats(self, e: Stats, now: float, changed: set[str]) -> None:
@@ -195,6 +201,10 @@ class Session:
     def dismiss_banner(self) -> None:
         self.error = None
         self.diverged = None
+        self.fallback = None
+
+    def set_speed_limit(self, limit: float | None) -> None:
+        self.speed_limit = limit or None
 
     def select_filter(self, index: int | None) -> None:
         self.selected_filter = index
@@ -237,7 +247,7 @@ class Session:
             return f"⚠ {self.error} — training is paused; the network and its history are kept."
         if self.diverged is not None:
             return self._diverged_text(self.diverged)
-        return None
+        return self.fallback
 
     def _diverged_text(self, d: DivergedAt) -> str:
         snap = self.snapshot  # the diverged iteration's: its lr, not whatever is typed in the form
@@ -253,8 +263,9 @@ class Session:
     def status_line(self, fps: float) -> str:
         ips, sps = self.rate.rates() if self.running else (0.0, 0.0)
         dataset = self.info.describe() if self.info is not None else ""
+        limit = f" (limit {self.speed_limit:g})" if self.speed_limit else ""
         return (
             f"{'RUNNING' if self.running else 'paused'}   iteration {self.iteration:,}   epoch {self.epoch}   "
-            f"next: {self.next_phase.label}   {ips:,.0f} it/s   {sps:,.0f} samples/s   display {fps:.0f} fps   {dataset}"
+            f"next: {self.next_phase.label}   {ips:,.0f} it/s{limit}   {sps:,.0f} samples/s   display {fps:.0f} fps   {dataset}"
         )
 

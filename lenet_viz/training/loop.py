@@ -257,8 +257,12 @@ class TrainingLoop:
             self._emit(RunningChanged(self.run_id, running))
 
     def _fail(self, what: str, exc: BaseException, token: int = 0) -> None:
-        """Log the traceback; tell the user in one line; pause, so nothing runs on in a bad state."""
-        log.error("%s failed", what, exc_info=exc)
+        """Tell the user in one line; pause, so nothing runs on in a bad state.  A traceback is logged
+        only for a bug: a bad file or value the user chose is their one line, not a stack on stderr."""
+        if isinstance(exc, (ConfigError, DataError)):
+            log.info("%s failed: %s", what, exc)
+        else:
+            log.error("%s failed", what, exc_info=exc)
         self._set_running(False)
         self._emit(Failed(self.run_id, user_message(what, exc), token))
 

@@ -17,6 +17,8 @@ from .mosaic_view import HIGHLIGHT_COLOR, TITLE_HEIGHT, TITLE_POINT_SIZES, Mosai
 ACTIVATION_CMAP = "viridis"
 SHAPE_COLOR = "#9aa0a8"  # the "6×28×28" part of a title: there, but quieter than the layer's name
 BAR_COLOR = "#8a8f98"
+TARGET_COLOR = "#e0e0e0"  # the one-hot target's outline (MSE mode)
+OUTPUTS_TITLE = "outputs · <span style='color:#9aa0a8'>□ target</span>"
 
 
 def title_html(name: str, shape: str, layer: str | None = None) -> str:
@@ -154,6 +156,13 @@ class FeatureMapPanel(QWidget):
             if key != "probabilities":
                 plot.setLabel("bottom", f"{n} units", **{"font-size": NOTE_SIZE})
                 titles.append((key, plot.titleLabel, title))  # "P(digit)" is short: it keeps its size
+        self.outputs_plot = plot
+        # MSE mode: the ten raw outputs beside the one-hot target they are pulled towards (outlines).
+        self.target_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.8, brush=None,
+                                           pen=pg.mkPen(TARGET_COLOR, width=2))
+        self.target_bars.hide()
+        plot.addItem(self.target_bars)
+        self.mse = False
         plot.setYRange(0, 1, padding=0.02)  # the probabilities: always on the same 0..1 scale
         plot.setMinimumWidth(PROBABILITIES_MIN_WIDTH)
         axis = plot.getAxis("bottom")
@@ -181,22 +190,48 @@ class FeatureMapPanel(QWidget):
             heights = _finite(acts[key])
             self.bars[key].setOpts(height=heights)
             self._fit_bars(key, heights)
-        probs = _finite(acts["probabilities"])
         label = snapshot.probe_label  # None: the user's own drawing, which has no right answer
         color = verdict_color(snapshot.prediction, label)
         brushes = [BAR_COLOR] * 10
         if label is not None:
             brushes[label] = LABEL_COLOR
         brushes[snapshot.prediction] = color
-        self.bars["probabilities"].setOpts(height=probs, brushes=brushes)
-        p = float(acts["probabilities"][snapshot.prediction])
         which = NO_LABEL if label is None else f"probe #{snapshot.probe_index} · label {label}"
-        self.probe_label.setText(
-            f"{which} · predicted {snapshot.prediction} ({f'{100 * p:.1f}%' if np.isfinite(p) else 'NaN'})"
-        )
+        if self.mse:  # regression outputs: a softmax of them would be a made-up probability
+            outputs = _finite(acts["output"])
+            self.bars["probabilities"].setOpts(height=outputs, brushes=brushes)
+            target = np.zeros(10, dtype=np.float32)
+            if label is not None:
+                target[label] = 1.0
+            self.target_bars.setOpts(height=target)
+            lo, hi = min(float(outputs.min(initial=0.0)), 0.0), max(float(outputs.max(initial=1.0)), 1.0)
+            self.outputs_plot.setYRange(lo, hi, padding=0.05)
+            o = float(acts["output"][snapshot.prediction])
+            self.probe_label.setText(f"{which} · largest output {snapshot.prediction} ({o:.3g}) · target: one-hot")
+        else:
+            probs = _finite(acts["probabilities"])
+            self.bars["probabilities"].setOpts(height=probs, brushes=brushes)
+            p = float(acts["probabilities"][snapshot.prediction])
+            self.probe_label.setText(
+                f"{which} · predicted {snapshot.prediction} ({f'{100 * p:.1f}%' if np.isfinite(p) else 'NaN'})"
+            )
         if color != self._probe_color:  # restyling is not free; only when right/wrong/unlabelled flips
             self._probe_color = color
             self.probe_label.setStyleSheet(f"color: {color}")
+
+    def set_mse(self, mse: bool) -> None:
+        """MSELoss on one-hot targets (the tutorial's loss): show fc3's ten outputs beside the target
+        instead of P(digit), a softmax the network was never trained to produce.  Redraws the last snapshot."""
+        if mse == self.mse:
+            return
+        self.mse = mse
+        self.target_bars.setVisible(mse)
+        self.outputs_plot.setTitle(OUTPUTS_TITLE if mse else "P(digit)", size=f"{TITLE_POINT_SIZES[0]}pt")
+        if not mse:
+            self.outputs_plot.setYRange(0, 1, padding=0.02)
+        last, self._gate = self._gate.last, FrameGate()
+        if last is not None:
+            self.show(last)
 
     def _fit_bars(self, key: str, heights: np.ndarray) -> None:
         """Grow the y range at once; shrink it only when the bars use under a third of it.  Autorange

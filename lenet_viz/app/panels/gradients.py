@@ -27,6 +27,8 @@ from .history_plot import (
 
 #: The classic rule of thumb: each step should change a layer's weights by about 1/1000.
 HEALTHY_RATIO = 1e-3
+#: The dashed line is explained in the title: a tag on the line covered curves and was clipped.
+RATIO_TITLE = f"Update / weight ratio per layer <span style='color:#9aa0a8'>(dashed: {HEALTHY_RATIO:g}, healthy)</span>"
 
 
 def layer_pen(layer: str, width: float = 1.0) -> pg.QtGui.QPen:
@@ -42,7 +44,7 @@ class GradientPanel(HistoryPlotPanel):
             row=0, col=0, title="Gradient norm per layer", axisItems=history_axes(log_y=True)
         )
         self.ratio_plot: pg.PlotItem = self.view.addPlot(
-            row=1, col=0, title="Update / weight ratio per layer", axisItems=history_axes(log_y=True)
+            row=1, col=0, title=RATIO_TITLE, axisItems=history_axes(log_y=True)
         )
         self.ratio_plot.setXLink(self.grad_plot)
         self.ratio_plot.setLabel("bottom", "iteration")  # the x axis is shared: label it once
@@ -79,8 +81,6 @@ class GradientPanel(HistoryPlotPanel):
             angle=0,
             movable=False,
             pen=pg.mkPen("#dddddd", width=1.5, style=Qt.PenStyle.DashLine),
-            label=f"{HEALTHY_RATIO:g} healthy",
-            labelOpts={"position": 0.98, "color": "#dddddd", "fill": (0, 0, 0, 170), "anchors": [(1, 0), (1, 0)]},
         )
         self.ratio_plot.addItem(self.healthy_line, ignoreBounds=True)  # its bounds would say y=0, i.e. 1
         # An invisible twin at HEALTHY_RATIO that autorange does see, so the reference stays in view.
