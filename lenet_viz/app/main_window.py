@@ -27,6 +27,7 @@ from .panels.filters import FilterInspector
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
+from .presentation import Presentation
 from .session import Session
 from .worker import TrainingWorker
 
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         self.form.speed_limit_changed.connect(self.worker.set_speed_limit)
         self._build_actions()
         self._restore_settings()
+        self.presentation.restore()
         if speed_limit is not None:
             self.form.speed.setValue(speed_limit)
         self.worker.set_speed_limit(self.form.speed_limit())
@@ -192,6 +194,8 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+        self.presentation = Presentation(self, self.settings, QApplication.instance().styleSheet())
+        self.presentation.add_to(view)
 
     def save_checkpoint_to(self, path: str | Path) -> Future:
         """File ▸ Save checkpoint… after its dialog; the future gets the `CheckpointSaved` event."""
@@ -261,6 +265,7 @@ class MainWindow(QMainWindow):
         elif banner != self.banner.text.text() or self.banner.isHidden():
             self.banner.say(banner)
         self.notice.setText(s.notice(now))
+        self.presentation.readout.show_session(s)
         recent = [t for t in self.frames if t > now - 2]
         fps = (len(recent) - 1) / 2 if len(recent) > 1 else 0.0
         self.status.setText(s.status_line(fps))

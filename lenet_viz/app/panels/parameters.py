@@ -6,7 +6,7 @@ Its grad column reads `None` between zero_grad() and backward(), exactly what th
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
@@ -105,6 +105,12 @@ class ParameterTable(QWidget):
             # Grey `None`, default colour for numbers (ForegroundRole None = the view's own).
             grad.setData(Qt.ItemDataRole.ForegroundRole, self._none_color if p.grad_norm is None else None)
         self._set(len(rows), 2, f"{sum(p.count for p in rows):,}")
+
+    def changeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        """A zoom (new font or stylesheet): the rows and number columns follow."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) and self.table.rowCount():
+            self.fit()
 
     def clear(self) -> None:
         """Empty the table (training was reset; the next snapshot refills it)."""
