@@ -224,6 +224,9 @@ class MainWindow(QMainWindow):
             self.loss_panel.clear()
             self.gradient_panel.clear()
             self.autograd_panel.clear()
+        if "markers" in changed or "reset" in changed:
+            self.loss_panel.set_markers(s.markers)
+            self.gradient_panel.set_markers(s.markers)
         self._show_plots(s.running and "reset" not in changed)
         if "snapshot" in changed and s.snapshot is not None:
             snap = s.snapshot

@@ -67,6 +67,24 @@ class RateMeter:
         return (i1 - i0) / (t1 - t0), (s1 - s0) / (t1 - t0)
 
 
+#: The settings a user changes within a run (Apply): a marker on the plots says which, and to what.
+HYPERPARAMETERS = ("lr", "momentum", "batch_size", "optimizer", "loss", "update")
+
+
+def settings_change(old: TrainConfig, new: TrainConfig) -> str:
+    """"lr 0.01 → 0.1, batch_size 64 → 8", or "" when no hyperparameter changed."""
+    parts = []
+    for name in HYPERPARAMETERS:
+        a, b = getattr(old, name), getattr(new, name)
+        if a != b:
+            parts.append(f"{name} {_plain(a)} → {_plain(b)}")
+    return ("settings changed: " + ", ".join(parts)) if parts else ""
+
+
+def _plain(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(getattr(v, "value", v))
+
+
 @dataclass(frozen=True)
 class DivergedAt:
     iteration: int
@@ -97,6 +115,7 @@ class Session:
         self.silent_s = 0.0
         self.selected_filter: int | None = None
         self.fallback: str | None = None  # the data folder the user named held no MNIST: said until dismissed
+        self.markers: list[tuple[int, str]] = []  # (iteration, what happened there): drawn on the plots
         self.speed_limit: float | None = None  # iterations/s the window asked for (shown: it may come from the last session)
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
@@ -142,6 +161,8 @@ class Session:
         self._show(e.snapshot, e.config, changed)
 
     def _show(self, snap: Snapshot, config: TrainConfig, changed: set[str]) -> None:
+        if self.config is not None and (what := settings_change(self.config, config)):
+            self._mark(snap.iteration, what, changed)
         self.snapshot, self.config = snap, config
         self.iteration, self.epoch, self.next_phase, self.phase_done = snap.iteration, snap.epoch, snap.next_phase, snap.last_phase
         changed.update(("snapshot", "text"))
@@ -157,7 +178,12 @@ class Session:
         self.rate.clear()
         self.info, self.diverged, self.error, self.process_lost = e.info, None, None, False
         self.opened_from = e.path
+        self.markers = []
+        self.config = None  # a new run: its settings are not a change within it
         self._show(e.snapshot, e.config, changed)
+        self._mark(e.snapshot.iteration, {"reset": "reset: weights re-initialized from the seed",
+                                          "config": f"restarted with new settings (seed {e.config.seed})",
+                                          "opened": f"opened {e.path}"}.get(e.cause, e.cause), changed)
         if e.cause == "opened":
             self.notify(f"Opened {e.path}: iteration {e.snapshot.iteration:,}", now)
             changed.add("config")
@@ -187,10 +213,15 @@ class Session:
 
     def _on_Diverged(self, e: Diverged, now: float, changed: set[str]) -> None:
         self.diverged = DivergedAt(e.iteration, e.loss)
+        self._mark(e.iteration, f"diverged: the loss became {e.loss:.4g}; the update was skipped", changed)
         changed.add("text")
 
     def _on_CallDone(self, e: CallDone, now: float, changed: set[str]) -> None:
         pass  # its future carries the result
+
+    def _mark(self, iteration: int, what: str, changed: set[str]) -> None:
+        self.markers.append((iteration, what))
+        changed.add("markers")
 
     # ------------------------------------------------------------------ user acts
     def notify(self, text: str, now: float) -> None:
@@ -231,6 +262,9 @@ class Session:
         if done is None:
             return f"Paused at iteration {it:,}: the untrained network. {KEYS}" if it == 0 else f"Paused at iteration {it:,}. {KEYS}"
         what = PHASE_STORY[done]
+        snap = self.snapshot
+        if done is Phase.LOSS and snap.last_phase is Phase.LOSS and snap.loss is not None:
+            what = f"{what} — this batch: loss = {snap.loss:.4g}"
         if done is Phase.UPDATE and self.diverged is not None and self.diverged.iteration == it:
             what = "skipped: the loss or a gradient was NaN/Inf, so the weights were left as they were"
         return f"Just ran {done.label} — {what}.   Next: {self.next_phase.label}"

@@ -365,3 +365,38 @@ def test_after_zero_grad_the_autograd_view_says_the_graph_is_the_last_ones(qtbot
     qtbot.waitUntil(lambda: w.snapshot.last_phase is Phase.LOSS, timeout=LONG)
     w.refresh()
     assert "still" not in w.autograd_panel.caption.text()
+
+
+# after LOSS, and markers ------------------------------------------------------------------------
+def test_after_the_loss_phase_the_story_shows_the_batch_loss(qtbot, window):
+    w = window
+    for _ in range(3):
+        qtbot.keyClick(w, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: w.snapshot.last_phase is Phase.LOSS, timeout=LONG)
+    w.refresh()
+    loss = ask(qtbot, w.worker, lambda t: float(t.snapshot().loss))
+    assert f"this batch: loss = {loss:.4g}" in w.phase_strip.story.text()
+
+
+def test_markers_where_settings_changed_reset_and_divergence(qtbot, window):
+    w = window
+    steps(qtbot, w, 2)
+    w.form.lr.setText("5")
+    w.form.apply()
+    steps(qtbot, w, 1)
+    lines = [line for line in w.loss_panel.plot.items if getattr(line, "what", None) and line.isVisible()]
+    assert [(line.value(), line.toolTip()) for line in lines][-1] == (2, "iteration 2: settings changed: lr 0.01 → 5")
+    grad_lines = [line for line in w.gradient_panel.grad_plot.items if getattr(line, "what", None) and line.isVisible()]
+    assert [line.value() for line in grad_lines] == [line.value() for line in lines]
+    reset(qtbot, w)
+    lines = [line for line in w.loss_panel.plot.items if getattr(line, "what", None) and line.isVisible()]
+    assert [(line.value(), line.what) for line in lines] == [(0, "reset: weights re-initialized from the seed")]
+
+
+def test_a_divergence_is_marked_where_it_happened():
+    from lenet_viz.app.session import Session
+    from lenet_viz.training.messages import Diverged
+
+    s = Session()
+    changed = s.apply([Diverged(0, 9, float("nan"))], 0.0)
+    assert "markers" in changed and s.markers == [(9, "diverged: the loss became nan; the update was skipped")]

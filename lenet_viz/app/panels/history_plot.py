@@ -173,6 +173,25 @@ def history_axes(log_y: bool = False, right: bool = False) -> dict[str, HistoryA
     return axes
 
 
+MARKER_COLOR = "#f2a900"
+
+
+class MarkerLine(pg.InfiniteLine):
+    """A vertical line where something happened; its tooltip (shown on hover) says what."""
+
+    def __init__(self) -> None:
+        super().__init__(angle=90, movable=False, pen=pg.mkPen(MARKER_COLOR, width=1.5, style=Qt.PenStyle.DashLine),
+                         hoverPen=pg.mkPen(MARKER_COLOR, width=4))
+        self.what = ""
+        self.setAcceptHoverEvents(True)
+
+    def set_marker(self, iteration: int, what: str) -> None:
+        self.what = what
+        self.setValue(iteration)
+        self.setToolTip(f"iteration {iteration:,}: {what}")
+        self.show()
+
+
 class HistoryPlotPanel(QWidget):
     """Base of the panels drawn from a MetricHistory: one GraphicsLayoutWidget (`view`),
     redrawn by `draw(history)` only when the history changed."""
@@ -189,6 +208,7 @@ class HistoryPlotPanel(QWidget):
         layout.addWidget(self.view)
         self._key: tuple | None = None
         self.legend: pg.LegendItem | None = None  # set by subclasses; reflowed to the panel's width
+        self._markers: dict[int, list[MarkerLine]] = {}  # per plot, see set_markers
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         if self.legend is not None and self.legend.items:
@@ -214,6 +234,20 @@ class HistoryPlotPanel(QWidget):
         for plot in self.plots():
             plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             plot.vb.enableAutoRange()
+
+    def set_markers(self, markers: list[tuple[int, str]]) -> None:
+        """A dashed vertical line at each (iteration, what) in every plot: settings changed, a reset,
+        a divergence.  Hovering a line says what happened there.  Lines are reused, not re-created."""
+        for plot in self.plots():
+            pool = self._markers.setdefault(id(plot), [])
+            while len(pool) < len(markers):
+                line = MarkerLine()
+                plot.addItem(line, ignoreBounds=True)
+                pool.append(line)
+            for line, marker in zip(pool, markers):
+                line.set_marker(*marker)
+            for line in pool[len(markers):]:
+                line.hide()
 
     def plots(self) -> list[pg.PlotItem]:
         """The PlotItems of this panel (top to bottom)."""
