@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         else:  # first launch: plots left, network centre, inspector right, in roughly 3 : 4 : 3
             d, w, h = self.docks, self.width(), self.height()
-            right = max(w * 3 // 10, 440)  # the parameter table's five columns at 11 pt, even on 1280 px
+            right = max(w * 3 // 10, 470)  # the parameter table's five columns at 11 pt, even on 1280 px
             left = max(min(w * 3 // 10, w - right - 480), w // 5)  # the network keeps 480 px where it can
             self.resizeDocks([d["loss"], d["filters"]], [left, right], Qt.Orientation.Horizontal)
             # Left: the gradients dock holds two plots.  Right: the table's 11 rows fit without scrolling.

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QWidget
 
@@ -109,6 +109,7 @@ class Presentation(QObject):
         self.zoom = 1.0
         self.theme = "dark"
         self._bases: dict[int, Any] = {}  # id(plot item) -> its size before any zoom
+        self._original: tuple[QPalette, str] | None = None  # the app's palette and stylesheet before any change
         self.readout = BigReadout()
         self.readout_bar = window.addToolBar("Readouts")
         self.readout_bar.setObjectName("readout-toolbar")
@@ -127,6 +128,7 @@ class Presentation(QObject):
             action.triggered.connect(slot)
             window.addAction(action)
             self.actions[name] = action
+        window.installEventFilter(self)
         self.actions["full_screen"].setCheckable(True)
         self.actions["light"].setCheckable(True)
 
@@ -147,6 +149,15 @@ class Presentation(QObject):
         self.zoom = min(ZOOMS, key=lambda z: abs(z - zoom))
         if (self.zoom, self.theme) != (1.0, "dark"):
             self.apply()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        """The window closes: the application gets its own palette and stylesheet back."""
+        if watched is self.window and event.type() == QEvent.Type.Close and self._original is not None:
+            app = QApplication.instance()
+            app.setPalette(self._original[0])
+            app.setStyleSheet(self._original[1])
+            self._original = None
+        return False
 
     # ------------------------------------------------------------------ user acts
     def zoom_in(self) -> None:
@@ -174,18 +185,26 @@ class Presentation(QObject):
 
     # ------------------------------------------------------------------ drawing
     def apply(self) -> None:
-        """Fonts, colours and plots for the current zoom and theme."""
+        """Fonts, colours and plots for the current zoom and theme.  Palette and stylesheet are the
+        application's (a window's own palette does not reach widgets under an app stylesheet); at
+        100 % and dark, exactly what the app had before."""
+        app = QApplication.instance()
+        if self._original is None:
+            self._original = (QPalette(app.palette()), app.styleSheet())
+        palette, qss = self._original
         light = self.theme == "light"
-        qss = self.stylesheet
         if light:
+            palette = light_palette()
             for dark, bright in LIGHT_COLORS.items():
                 qss = qss.replace(dark, bright)
-        if "QWidget { font-size" not in qss:  # no app stylesheet (tests): the app font's size, zoomed
-            qss = f"QWidget {{ font-size: {QApplication.font().pointSizeF():g}pt; }}\n" + qss
-        qss += "\nQLabel#readout { font-size: 18pt; }"
-        self.window.setStyleSheet("")  # with a stylesheet in force, a new palette does not reach the children
-        self.window.setPalette(light_palette() if light else dark_palette())
-        self.window.setStyleSheet(scaled_points(qss, self.zoom))
+        if (self.zoom, light) != (1.0, False):
+            if "QWidget { font-size" not in qss:  # no app stylesheet (tests): the app font's size, zoomed
+                qss = f"QWidget {{ font-size: {QApplication.font().pointSizeF():g}pt; }}\n" + qss
+            if "QLabel#readout" not in qss:
+                qss += "\nQLabel#readout { font-size: 17pt; }"
+            qss = scaled_points(qss, self.zoom)
+        app.setPalette(palette)
+        app.setStyleSheet(qss)
         fg, bg = (LIGHT_PLOT_FOREGROUND, LIGHT_PLOT_BACKGROUND) if light else (PLOT_FOREGROUND, PLOT_BACKGROUND)
         for view in self.window.findChildren(pg.GraphicsView):
             view.setBackground(bg)

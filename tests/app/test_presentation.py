@@ -46,6 +46,9 @@ def test_zoom_in_out_and_back_scales_every_font_exactly(qtbot, window):
 
 
 def test_the_light_theme_turns_widgets_and_plots_light_and_is_remembered(qtbot, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    original = QApplication.palette().color(QPalette.ColorRole.Base).name()  # tests run on Qt's own palette
     w = open_window(qtbot, tmp_path)
     w.presentation.actions["light"].trigger()
     assert w.presentation.theme == "light"
@@ -54,11 +57,13 @@ def test_the_light_theme_turns_widgets_and_plots_light_and_is_remembered(qtbot, 
         assert view.backgroundBrush().color().name() == LIGHT_PLOT_BACKGROUND
     assert w.loss_panel.plot.getAxis("left").textPen().color().lightness() < 100  # dark numbers on white
     w.close()
+    assert QApplication.palette().color(QPalette.ColorRole.Base).name() == original  # given back on close
     again = open_window(qtbot, tmp_path)
     assert again.presentation.theme == "light" and again.presentation.actions["light"].isChecked()
     assert again.loss_panel.view.backgroundBrush().color().name() == LIGHT_PLOT_BACKGROUND
-    again.presentation.actions["light"].trigger()
-    assert again.palette().color(QPalette.ColorRole.Window).lightness() < 100
+    again.presentation.actions["light"].trigger()  # back to the app's own look
+    assert again.palette().color(QPalette.ColorRole.Base).name() == original
+    assert again.loss_panel.view.backgroundBrush().color().name() != LIGHT_PLOT_BACKGROUND
     again.close()
 
 

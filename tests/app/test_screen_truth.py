@@ -311,10 +311,12 @@ def test_log_axis_labels_never_overlap(qtbot, window):
             assert a.bottom() <= b.top() + 1, (a, b)
 
 
-def test_the_healthy_tag_is_in_the_title_not_over_the_curves(window):
+def test_the_healthy_tag_is_in_the_legend_not_over_the_curves(window):
     panel = window.gradient_panel
     assert getattr(panel.healthy_line, "label", None) is None
-    assert "0.001, healthy" in panel.ratio_plot.titleLabel.text
+    assert panel.legend.getLabel(panel.healthy_sample).text == "0.001 healthy"
+    panel.healthy_sample.hide()  # a click on its legend entry
+    assert not panel.healthy_line.isVisible()
 
 
 def test_filter_numbers_cover_no_weight(qtbot, window):

@@ -27,8 +27,9 @@ from .history_plot import (
 
 #: The classic rule of thumb: each step should change a layer's weights by about 1/1000.
 HEALTHY_RATIO = 1e-3
-#: The dashed line is explained in the title: a tag on the line covered curves and was clipped.
-RATIO_TITLE = f"Update / weight ratio per layer <span style='color:#9aa0a8'>(dashed: {HEALTHY_RATIO:g}, healthy)</span>"
+RATIO_TITLE = "Update / weight ratio per layer"
+#: The dashed line is explained in the legend row: a tag on the line covered curves and was clipped.
+HEALTHY_TEXT = f"{HEALTHY_RATIO:g} healthy"
 
 
 def layer_pen(layer: str, width: float = 1.0) -> pg.QtGui.QPen:
@@ -83,6 +84,10 @@ class GradientPanel(HistoryPlotPanel):
             pen=pg.mkPen("#dddddd", width=1.5, style=Qt.PenStyle.DashLine),
         )
         self.ratio_plot.addItem(self.healthy_line, ignoreBounds=True)  # its bounds would say y=0, i.e. 1
+        self.healthy_sample = pg.PlotDataItem(pen=self.healthy_line.pen)  # the legend's picture of the line only
+        self.legend.addItem(self.healthy_sample, HEALTHY_TEXT)
+        self.legend.getLabel(self.healthy_sample).setText(HEALTHY_TEXT, color="#9aa0a8")
+        self.healthy_sample.visibleChanged.connect(lambda: self.healthy_line.setVisible(self.healthy_sample.isVisible()))
         # An invisible twin at HEALTHY_RATIO that autorange does see, so the reference stays in view.
         self.healthy_anchor = history_curve(self.ratio_plot, pg.mkPen(0, 0, 0, 0))
 

@@ -31,11 +31,11 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 
 #: The widest a norm can read (`norm_text`): the number columns are sized to it once.
-WIDEST_NORM = "-8.888e+88"
+WIDEST_NORM = "0.0001234"
 
 
 def norm_text(v: float) -> str:
-    """Four significant digits, never wider than WIDEST_NORM."""
+    """Four significant digits: "0.0001234" at most, from 1e-4 to 1e9 (norms of this net stay there)."""
     return f"{v:.4g}"
 
 
@@ -151,7 +151,7 @@ class ParameterTable(QWidget):
         for col in (1, 2):
             self.table.resizeColumnToContents(col)
         for col in (3, 4):
-            self.table.setColumnWidth(col, metrics.horizontalAdvance(WIDEST_NORM) + 12)
+            self.table.setColumnWidth(col, metrics.horizontalAdvance(WIDEST_NORM) + 8)
         rows = self.table.rowCount() * (metrics.height() + 4)
         self.table.setMinimumHeight(rows + self.table.horizontalHeader().sizeHint().height() + 2 * self.table.frameWidth())
 
