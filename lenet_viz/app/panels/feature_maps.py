@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...training.types import Snapshot
 from .common import LABEL_COLOR, NO_LABEL, RIGHT_COLOR, WRONG_COLOR, verdict_color
@@ -17,6 +17,10 @@ from .mosaic_view import HIGHLIGHT_COLOR, TITLE_HEIGHT, TITLE_POINT_SIZES, Mosai
 ACTIVATION_CMAP = "viridis"
 SHAPE_COLOR = "#9aa0a8"  # the "6×28×28" part of a title: there, but quieter than the layer's name
 BAR_COLOR = "#8a8f98"
+SCALES = ("per layer", "per map")
+COLORBAR_LABELS = {"per layer": "each layer: its min → max", "per map": "each map: its min → max"}
+NUMBERED = ("conv1", "pool1", "conv2")  # maps of 10 px and more: a number in the corner hides little
+HOVER_HINT = "hover a map: its number and value"
 TARGET_COLOR = "#e0e0e0"  # the one-hot target's outline (MSE mode)
 OUTPUTS_TITLE = "outputs · <span style='color:#9aa0a8'>□ target</span>"
 
@@ -74,6 +78,10 @@ class FeatureMapPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_probe_line())
         layout.addWidget(self.graphics, 1)
+        self.hover_label = QLabel(HOVER_HINT)
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.hover_label)
+        self.scale = SCALES[0]
         self._build_mosaics()
         bar_titles = self._build_bars()
         for r, stretch in enumerate(ROW_STRETCH):
@@ -103,6 +111,14 @@ class FeatureMapPanel(QWidget):
         self.probe_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens a dock
         line.addWidget(self.probe_label, 1)
         line.addSpacing(8)
+        self.scale_box = QComboBox()
+        self.scale_box.addItems(SCALES)
+        self.scale_box.setToolTip(
+            "Colour scale of the maps.  per layer: one scale for all maps of a layer (compare maps).\n"
+            "per map: each map from its own darkest to its brightest (no map looks blank because another is strong)."
+        )
+        self.scale_box.currentTextChanged.connect(self.set_scale)
+        line.addWidget(self.scale_box)
         self.probe_buttons: dict[str, QPushButton] = {}
         for text, request, tip in (
             ("◀", "previous", "Probe with the previous held-out image"),
@@ -132,6 +148,28 @@ class FeatureMapPanel(QWidget):
                 row.layout.setColumnStretchFactor(col, round(100 * w / h))  # equal heights, natural widths
         self.mosaic_items: dict[str, pg.ImageItem] = {k: v.item for k, v in self.views.items()}
         self.highlight_rect = self.views["conv1"].frame
+        # Map numbers in each cell's corner, where the maps are big enough to spare the corner.
+        self.map_tags: dict[str, list[pg.TextItem]] = {}
+        for key in NUMBERED:
+            view = self.views[key]
+            tags = []
+            for k in range(view.grid.n):
+                x, y, _, _ = view.grid.rect(k)
+                tag = pg.TextItem(str(k), color=(255, 255, 255, 200), anchor=(0, 0))
+                font = tag.textItem.font()
+                font.setPointSize(7)
+                tag.setFont(font)
+                tag.setPos(x, y)
+                view.view.addItem(tag)
+                tags.append(tag)
+            self.map_tags[key] = tags
+        # One colour bar: what the colours mean under the current scale (low → high of a layer, or of each map).
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=ACTIVATION_CMAP, interactive=False,
+                                        colorMapMenu=False, width=12)
+        self.colorbar.axis.setTicks([[(0, "low"), (1, "high")]])
+        self.mosaic_rows[0].addItem(self.colorbar, row=0, col=len(ROWS[0]))
+        self.colorbar.axis.setLabel(COLORBAR_LABELS[self.scale])
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     def _build_bars(self) -> list[tuple[str, pg.LabelItem, str]]:
         """fc1, fc2 and P(digit) as bar plots; returns the (key, label, html) of the titles that may shrink."""
@@ -185,7 +223,11 @@ class FeatureMapPanel(QWidget):
         acts = snapshot.activations
         self.views["input"].show(snapshot.probe_image, robust_levels(snapshot.probe_image))
         for name in ("conv1", "pool1", "conv2", "pool2"):
-            self.views[name].show(acts[name], robust_levels(acts[name]))
+            if self.scale == "per map":
+                self.views[name].show(per_map(acts[name]), (0.0, 1.0))
+            else:
+                self.views[name].show(acts[name], robust_levels(acts[name]))
+        self._acts = acts
         for key in ("fc1", "fc2"):
             heights = _finite(acts[key])
             self.bars[key].setOpts(height=heights)
@@ -218,6 +260,40 @@ class FeatureMapPanel(QWidget):
         if color != self._probe_color:  # restyling is not free; only when right/wrong/unlabelled flips
             self._probe_color = color
             self.probe_label.setStyleSheet(f"color: {color}")
+
+    def set_scale(self, scale: str) -> None:
+        """"per layer" or "per map" (see SCALES); redraws the last snapshot."""
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(SCALES)} (got {scale!r})")
+        self.scale = scale
+        if self.scale_box.currentText() != scale:
+            self.scale_box.setCurrentText(scale)
+        self.colorbar.axis.setLabel(COLORBAR_LABELS[scale])
+        last, self._gate = self._gate.last, FrameGate()
+        if last is not None:
+            self.show(last)
+
+    def value_at(self, key: str, x: float, y: float) -> tuple[int, int, int, float] | None:
+        """(map, row, col, activation) under image point (x, y) of mosaic `key`; None off the maps."""
+        acts = getattr(self, "_acts", None)
+        hit = self.views[key].grid.locate(x, y)
+        if acts is None or hit is None or key not in acts:
+            return None
+        k, row, col = hit
+        grid = self.views[key].grid
+        return k, row, col, float(np.asarray(acts[key]).reshape(grid.n, grid.h, grid.w)[k, row, col])
+
+    def _on_mouse_moved(self, pos) -> None:  # noqa: ANN001 - a QPointF in scene coordinates
+        for key in NUMBERED + ("pool2",):
+            view = self.views[key].view
+            if view.sceneBoundingRect().contains(pos):
+                p = view.mapSceneToView(pos)
+                hit = self.value_at(key, p.x(), p.y())
+                if hit is not None:
+                    k, row, col, v = hit
+                    self.hover_label.setText(f"{key} map {k}, row {row}, col {col}: {v:.4g}")
+                    return
+        self.hover_label.setText(HOVER_HINT)
 
     def set_mse(self, mse: bool) -> None:
         """MSELoss on one-hot targets (the tutorial's loss): show fc3's ten outputs beside the target
@@ -286,6 +362,22 @@ def largest_fitting_size(lines: list[tuple[list[float], float]]) -> int:
         if all(sum(widths) * scale + SPACING * (len(widths) - 1) + 2 <= room for widths, room in lines):
             return pt
     return TITLE_POINT_SIZES[-1]
+
+
+def per_map(maps: np.ndarray) -> np.ndarray:
+    """Each map of an (n, h, w) stack scaled to 0..1 between its own finite min and max (a flat map: 0;
+    NaN stays NaN, drawn transparent)."""
+    a = np.asarray(maps, dtype=np.float32)
+    flat = a.reshape(a.shape[0], -1)
+    finite = np.isfinite(flat)
+    lo = np.where(finite, flat, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(finite, flat, -np.inf).max(axis=1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    with np.errstate(invalid="ignore"):
+        out = np.clip((flat - lo) / span, 0.0, 1.0)
+    out[~finite] = np.nan
+    return out.reshape(a.shape)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
