@@ -27,6 +27,7 @@ from .panels.filters import FilterInspector
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
+from .export import ExportActions
 from .presentation import Presentation
 from .session import Session
 from .worker import TrainingWorker
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         self.form.config_applied.connect(self.worker.apply_config)
         self.form.speed_limit_changed.connect(self.worker.set_speed_limit)
         self._build_actions()
+        self._initial_state = self.saveState()  # View ▸ Reset layout goes back to it
         self._restore_settings()
         self.presentation.restore()
         if speed_limit is not None:
@@ -184,6 +186,9 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self.checkpoints = CheckpointActions(self, self.worker, self.settings, lambda: self.session.iteration)
         file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action])
+        panels = {d.windowTitle().replace("&&", "&"): d.widget() for d in self.docks.values()}
+        self.exports = ExportActions(self, {"Feature maps": self.feature_panel, **panels}, self.worker.send,
+                                     lambda message: (self.session.report(message), self.refresh()), file_menu)
         file_menu.addSeparator()
         self.actions_by_name.update(open=self.checkpoints.open_action, save=self.checkpoints.save_action)
         quit_action = QAction("Quit", self)
@@ -194,6 +199,7 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+        view.addAction("Reset layout", self.reset_layout)
         self.presentation = Presentation(self, self.settings, QApplication.instance().styleSheet())
         self.presentation.add_to(view)
 
@@ -284,14 +290,8 @@ class MainWindow(QMainWindow):
             self.resize(min(1600, room.width()) if room else 1600, min(960, room.height()) if room else 960)
         if (state := s.value("windowState")) is not None:
             self.restoreState(state)
-        else:  # first launch: plots left, network centre, inspector right, in roughly 3 : 4 : 3
-            d, w, h = self.docks, self.width(), self.height()
-            right = max(w * 3 // 10, 470)  # the parameter table's five columns at 11 pt, even on 1280 px
-            left = max(min(w * 3 // 10, w - right - 480), w // 5)  # the network keeps 480 px where it can
-            self.resizeDocks([d["loss"], d["filters"]], [left, right], Qt.Orientation.Horizontal)
-            # Left: the gradients dock holds two plots.  Right: the table's 11 rows fit without scrolling.
-            self.resizeDocks([d["loss"], d["gradients"]], [h * 45 // 100, h * 55 // 100], Qt.Orientation.Vertical)
-            self.resizeDocks([d["filters"], d["parameters"]], [h * 52 // 100, h * 48 // 100], Qt.Orientation.Vertical)
+        else:
+            self.default_layout()
         mode = s.value("filterMode")
         if isinstance(mode, str) and mode in ("weights", "gradient", "last update"):
             self.filter_panel.set_mode(mode)
@@ -301,6 +301,25 @@ class MainWindow(QMainWindow):
                 self.form.speed.setValue(float(speed))
             except (TypeError, ValueError):
                 pass
+
+    def default_layout(self) -> None:
+        """Plots left, network centre, inspector right, in roughly 3 : 4 : 3 (first launch, View ▸ Reset layout)."""
+        d, w, h = self.docks, self.width(), self.height()
+        right = max(w * 3 // 10, 470)  # the parameter table's five columns at 11 pt, even on 1280 px
+        left = max(min(w * 3 // 10, w - right - 480), w // 5)  # the network keeps 480 px where it can
+        self.resizeDocks([d["loss"], d["filters"]], [left, right], Qt.Orientation.Horizontal)
+        # Left: the gradients dock holds two plots.  Right: the table's 11 rows fit without scrolling.
+        self.resizeDocks([d["loss"], d["gradients"]], [h * 45 // 100, h * 55 // 100], Qt.Orientation.Vertical)
+        self.resizeDocks([d["filters"], d["parameters"]], [h * 52 // 100, h * 48 // 100], Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """View ▸ Reset layout: every dock back in its place, shown, sized as on a first launch."""
+        self.restoreState(self._initial_state)
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.docks["parameters"].raise_()
+        self.default_layout()
 
     def _save_settings(self) -> None:
         s = self.settings

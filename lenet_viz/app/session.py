@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..training import MetricHistory, Phase, RunInfo, Snapshot, TrainConfig
 from ..training.messages import (
-    CallDone, CheckpointSaved, Diverged, Event, Failed, PhaseRan, Ready, RunningChanged, RunStarted, SnapshotTaken,
+    CallDone, CheckpointSaved, Diverged, Event, Failed, MetricsExported, PhaseRan, Ready, RunningChanged, RunStarted, SnapshotTaken,
     Stats,
 )
 
@@ -216,6 +216,11 @@ class Session:
         self._mark(e.iteration, f"diverged: the loss became {e.loss:.4g}; the update was skipped", changed)
         changed.add("text")
 
+    def _on_MetricsExported(self, e: MetricsExported, now: float, changed: set[str]) -> None:
+        span = f" (iterations {e.first_iteration:,}–{e.first_iteration + e.rows - 1:,})" if e.rows and e.first_iteration else ""
+        self.notify(f"Exported {e.rows:,} iterations{span} to {e.path}", now)
+        changed.add("text")
+
     def _on_CallDone(self, e: CallDone, now: float, changed: set[str]) -> None:
         pass  # its future carries the result
 
@@ -228,6 +233,10 @@ class Session:
         """A short-lived notice in the status bar ("Saved …")."""
         if text:
             self._notices.append((text, now + NOTICE_S))
+
+    def report(self, message: str) -> None:
+        """An error of the window's own (an export that could not be written): the banner says it."""
+        self.error = message
 
     def dismiss_banner(self) -> None:
         self.error = None

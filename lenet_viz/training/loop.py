@@ -26,8 +26,10 @@ from typing import Any, Protocol
 
 from ..data import DataError
 from .config import ConfigError, TrainConfig
+from .metrics_log import MetricsLog
 from .messages import (
-    ApplyConfig, Call, CallDone, CheckpointSaved, Command, Diverged, Event, Failed, OpenCheckpoint, Pause, PhaseRan,
+    ApplyConfig, Call, CallDone, CheckpointSaved, Command, Diverged, Event, ExportMetrics, Failed, MetricsExported,
+    OpenCheckpoint, Pause, PhaseRan,
     Play, Ready, RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, SetProbe, SetSpeed, SnapshotTaken,
     Stats, StepIteration, StepPhase, Stop, Toggle,
 )
@@ -88,8 +90,9 @@ class TrainingLoop:
             Play: self._play, Pause: self._pause, Toggle: self._toggle, StepIteration: self._step_iteration,
             StepPhase: self._step_phase, Reset: self._reset, ApplyConfig: self._apply_config, SetSpeed: self._speed,
             SetProbe: self._probe, RequestSnapshot: lambda _: self._publish(), OpenCheckpoint: self._open,
-            SaveCheckpoint: self._save, Call: self._call, Stop: self._stop,
+            SaveCheckpoint: self._save, Call: self._call, Stop: self._stop, ExportMetrics: self._export_metrics,
         }
+        self.metrics = MetricsLog()  # every iteration of the run, for File ▸ Export metrics
 
     def run(self) -> None:
         """Build, then obey commands until Stop (or until the command source ends)."""
@@ -209,6 +212,13 @@ class TrainingLoop:
         path = save_checkpoint(self._t, command.path)
         self._emit(CheckpointSaved(self.run_id, str(path), self._t.iteration, command.token))
 
+    def _export_metrics(self, command: ExportMetrics) -> None:
+        try:
+            rows = self.metrics.export(command.path)
+        except OSError as e:
+            raise DataError(f"cannot export metrics to {command.path}: {e.strerror or e}") from e
+        self._emit(MetricsExported(self.run_id, command.path, rows, self.metrics.first_iteration, command.token))
+
     def _call(self, command: Call) -> None:
         result = command.fn(self._t)
         self._publish()  # fn may have changed anything: show it first
@@ -229,6 +239,7 @@ class TrainingLoop:
     def _finished(self, stats: StepStats, publish: bool = True) -> None:
         """An iteration completed: hand over its stats; stop on NaN/Inf so the user sees it."""
         self._emit(Stats(self.run_id, stats))
+        self.metrics.add(stats)
         if stats.diverged:
             self._set_running(False)
             self._publish()
@@ -249,6 +260,7 @@ class TrainingLoop:
 
     def _restarted(self, cause: str, **extra: Any) -> None:
         self.run_id += 1
+        self.metrics.restart()
         self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config, **extra))
 
     def _set_running(self, running: bool) -> None:

@@ -95,6 +95,15 @@ class SaveCheckpoint(Command):
 
 
 @dataclass(frozen=True)
+class ExportMetrics(Command):
+    """Write every iteration of the run so far to `path` (absolute) as CSV, the headless columns:
+    answered by `MetricsExported`, or `Failed` naming the file."""
+
+    path: str
+    token: int = 0
+
+
+@dataclass(frozen=True)
 class Call(Command):
     """Run `fn(trainer)` where training runs (a module-level function or a partial of one: it
     must pickle); answered by `CallDone` with the same token."""
@@ -171,6 +180,15 @@ class CheckpointSaved(Event):
 
 
 @dataclass(frozen=True)
+class MetricsExported(Event):
+    run: int
+    path: str
+    rows: int
+    first_iteration: int | None = None
+    token: int = 0
+
+
+@dataclass(frozen=True)
 class RunningChanged(Event):
     run: int
     running: bool
@@ -200,4 +218,4 @@ class CallDone(Event):
 
 
 #: Commands answered by an event carrying their token (the worker's futures wait for these).
-TOKEN_EVENTS = (RunStarted, CheckpointSaved, CallDone, Failed)
+TOKEN_EVENTS = (RunStarted, CheckpointSaved, MetricsExported, CallDone, Failed)
