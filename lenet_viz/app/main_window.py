@@ -27,6 +27,7 @@ from .panels.filters import FilterInspector
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
+from .data_actions import DataActions
 from .export import ExportActions
 from .presentation import Presentation
 from .session import Session
@@ -188,7 +189,11 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action])
         panels = {d.windowTitle().replace("&&", "&"): d.widget() for d in self.docks.values()}
         self.exports = ExportActions(self, {"Feature maps": self.feature_panel, **panels}, self.worker.send,
-                                     lambda message: (self.session.report(message), self.refresh()), file_menu)
+                                     lambda message: (self.session.report(message), self._show_text(time.perf_counter(), True)), file_menu)
+        self.data_actions = DataActions(
+            self, lambda: self.session.config, self.worker.apply_config,
+            lambda text: (self.session.notify(text, time.perf_counter()), self._show_text(time.perf_counter(), True)),
+            lambda message: (self.session.report(message), self._show_text(time.perf_counter(), True)))
         file_menu.addSeparator()
         self.actions_by_name.update(open=self.checkpoints.open_action, save=self.checkpoints.save_action)
         quit_action = QAction("Quit", self)
@@ -244,6 +249,8 @@ class MainWindow(QMainWindow):
             self.frames.append(now)
         if "config" in changed and s.config is not None:
             self.form.set_config(s.config)
+        if ("config" in changed or "reset" in changed) and s.config is not None:
+            self.data_actions.show_config(s.config)
         if "running" in changed:
             self.actions_by_name["run"].setText("Pause" if s.running else "Run")
         self._show_text(now, force=bool(changed - {"history", "snapshot"}))

@@ -114,6 +114,7 @@ class Session:
         self.diverged: DivergedAt | None = None
         self.silent_s = 0.0
         self.selected_filter: int | None = None
+        self.problem: str | None = None  # see report()
         self.fallback: str | None = None  # the data folder the user named held no MNIST: said until dismissed
         self.markers: list[tuple[int, str]] = []  # (iteration, what happened there): drawn on the plots
         self.speed_limit: float | None = None  # iterations/s the window asked for (shown: it may come from the last session)
@@ -235,13 +236,15 @@ class Session:
             self._notices.append((text, now + NOTICE_S))
 
     def report(self, message: str) -> None:
-        """An error of the window's own (an export that could not be written): the banner says it."""
-        self.error = message
+        """A problem of the window's own (an export that could not be written, a failed download): the
+        banner says it, and only it: training goes on as it was."""
+        self.problem = message
 
     def dismiss_banner(self) -> None:
         self.error = None
         self.diverged = None
         self.fallback = None
+        self.problem = None
 
     def set_speed_limit(self, limit: float | None) -> None:
         self.speed_limit = limit or None
@@ -288,6 +291,8 @@ class Session:
             if not self.built:
                 return f"⚠ {self.error} — no network was built. Fix this and start lenet-viz again."
             return f"⚠ {self.error} — training is paused; the network and its history are kept."
+        if self.problem is not None:
+            return f"⚠ {self.problem}"
         if self.diverged is not None:
             return self._diverged_text(self.diverged)
         return self.fallback
