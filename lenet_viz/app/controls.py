@@ -194,8 +194,7 @@ class HyperparameterForm(QWidget):
         """Adam has no momentum setting (its betas play that part): say so instead of taking one it ignores."""
         data = self.optimizer.currentData()  # Qt may hand the enum back as its value
         adam = getattr(data, "value", data) == OptimizerKind.ADAM.value
-        self.momentum.setEnabled(not adam)
-        self.momentum_note.setVisible(adam)
+        self.momentum_note.setVisible(adam)  # (the field stays editable: the manual update's rule still reads it)
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)

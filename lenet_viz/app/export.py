@@ -1,4 +1,4 @@
-"""File ▸ Export: each panel as PNG or SVG, the whole window as PNG, every iteration's metrics as CSV.
+"""Export: each panel as PNG or SVG, the whole window as PNG, every iteration's metrics as CSV.
 
 Plots go through pyqtgraph's exporters (the SVG keeps curves and text as vectors); tables and
 trees are painted into a QSvgGenerator or grabbed as a picture.  The metrics CSV is written by the
@@ -18,7 +18,7 @@ import pyqtgraph.exporters  # noqa: F401 - registers pg.exporters
 from PySide6.QtCore import QObject, QPoint, QRect, QSize
 from PySide6.QtGui import QAction, QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QWidget
 
 from ..training.messages import ExportMetrics
 
@@ -83,14 +83,14 @@ def _paint_svg(widget: QWidget, file: str) -> None:
 
 
 class ExportActions(QObject):
-    """The File ▸ Export submenu.  `panels` maps a panel's title to its widget; `send` takes an engine
+    """The Export menu (in `menu`: the menu bar, or a menu to hold it as a submenu).  `panels` maps a panel's title to its widget; `send` takes an engine
     command; `report` takes an error line for the banner."""
 
     def __init__(self, window: QWidget, panels: dict[str, QWidget], send: Callable[[object], None],
-                 report: Callable[[str], None], menu: QMenu) -> None:
+                 report: Callable[[str], None], menu: QMenu | QMenuBar) -> None:
         super().__init__(window)
         self.window, self.panels, self.send, self.report = window, panels, send, report
-        self.menu = menu.addMenu("Export")
+        self.menu = menu.addMenu("E&xport")
         self.actions: dict[str, QAction] = {}
         self._add("window", "Window as PNG…", lambda: self._ask("window.png", "PNG image (*.png)", self.export_window))
         self._add("metrics", "Metrics (every iteration) as CSV…",

@@ -189,7 +189,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action])
         panels = {d.windowTitle().replace("&&", "&"): d.widget() for d in self.docks.values()}
         self.exports = ExportActions(self, {"Feature maps": self.feature_panel, **panels}, self.worker.send,
-                                     lambda message: (self.session.report(message), self._show_text(time.perf_counter(), True)), file_menu)
+                                     lambda message: (self.session.report(message), self._show_text(time.perf_counter(), True)), self.menuBar())
         self.data_actions = DataActions(
             self, lambda: self.session.config, self.worker.apply_config,
             lambda text: (self.session.notify(text, time.perf_counter()), self._show_text(time.perf_counter(), True)),

@@ -142,9 +142,9 @@ class LogAxis(HistoryAxis):
     level is always labelled, so "0.02 0.03 ... 0.09" overlap.  Here whole decades form the
     first level and the rest a second one.
 
-    Minor ticks are drawn, but labelled only where a label cannot touch its neighbour's: the
-    2s and 5s of each decade when a decade is tall enough for three labels, otherwise none
-    ("0.0009" sat 5 px under "0.001").
+    Every tick is drawn, but labelled only where a label cannot touch its neighbour's: the 2s
+    and 5s of each decade when a decade is tall enough for them, on a short axis only every
+    2nd (3rd ...) decade ("0.0009" sat 5 px under "0.001").
     """
 
     _labelled: frozenset[float] = frozenset()
@@ -155,13 +155,17 @@ class LogAxis(HistoryAxis):
         decades = [v for v in values if abs(v - round(v)) < 1e-9]
         minor = [v for v in values if v not in decades]
         per_decade = size / max(maxVal - minVal, 1e-9)  # pixels
-        room = per_decade * math.log10(2) >= 1.3 * QFontMetrics(self.style["tickFont"] or QFont()).height()
-        self._labelled = frozenset(v for v in minor if room and round(10 ** (v - math.floor(v))) in (2, 5))
+        need = 1.3 * QFontMetrics(self.style["tickFont"] or QFont()).height()  # pixels between two labels
+        every = max(1, math.ceil(need / max(per_decade, 1e-9)))  # a short axis labels every 2nd, 3rd ... decade
+        labelled = {v for v in decades if round(v) % every == 0}
+        if per_decade * math.log10(2) >= need:
+            labelled |= {v for v in minor if round(10 ** (v - math.floor(v))) in (2, 5)}
+        self._labelled = frozenset(labelled)
         return [(1.0, decades), (None, minor)] if ticks else ticks
 
     def logTickStrings(self, values, scale, spacing):  # noqa: ANN001, ANN201, N802 - pyqtgraph's names
         strings = super().logTickStrings(values, scale, spacing)
-        return [s if abs(v - round(v)) < 1e-9 or v in self._labelled else "" for v, s in zip(values, strings)]
+        return [s if v in self._labelled else "" for v, s in zip(values, strings)]
 
 
 def history_axes(log_y: bool = False, right: bool = False) -> dict[str, HistoryAxis]:
