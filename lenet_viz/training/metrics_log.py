@@ -16,7 +16,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .types import StepStats
+from .types import StepStats, metric_columns
+
+
+def csv_header(stats: StepStats) -> list[str]:
+    """The columns of `--metrics` and of File ▸ Export metrics."""
+    return (
+        ["iteration", "epoch", "loss", "accuracy", "eval_accuracy", "lr", "samples_seen"]
+        + metric_columns(stats.grad_norms, stats.weight_norms, stats.update_ratios)
+    )
+
+
+def csv_row(stats: StepStats) -> list:
+    return (
+        [stats.iteration, stats.epoch, stats.loss, stats.accuracy,
+         "" if stats.eval_accuracy is None else stats.eval_accuracy, stats.lr, stats.samples_seen]
+        + list(stats.grad_norms.values()) + list(stats.weight_norms.values()) + list(stats.update_ratios.values())
+    )
 
 
 class MetricsLog:
@@ -27,8 +43,6 @@ class MetricsLog:
         self.first_iteration: int | None = None
 
     def add(self, stats: StepStats) -> None:
-        from ..headless import csv_header, csv_row  # the one definition of the columns
-
         if self.rows == 0:
             self._writer.writerow(csv_header(stats))
             self.first_iteration = stats.iteration
