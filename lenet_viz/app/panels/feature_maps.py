@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSize
 from ...training.types import Snapshot
 from .common import LABEL_COLOR, NO_LABEL, RIGHT_COLOR, WRONG_COLOR, verdict_color
 from .common import LAYER_COLORS
-from .mosaic import FrameGate, Grid, robust_levels, square_grid
+from .mosaic import FrameGate, Grid, per_map, robust_levels, square_grid
 from .mosaic_view import HIGHLIGHT_COLOR, TITLE_HEIGHT, TITLE_POINT_SIZES, MosaicView  # noqa: F401 - shared with the filter inspector
 
 ACTIVATION_CMAP = "viridis"
@@ -362,22 +362,6 @@ def largest_fitting_size(lines: list[tuple[list[float], float]]) -> int:
         if all(sum(widths) * scale + SPACING * (len(widths) - 1) + 2 <= room for widths, room in lines):
             return pt
     return TITLE_POINT_SIZES[-1]
-
-
-def per_map(maps: np.ndarray) -> np.ndarray:
-    """Each map of an (n, h, w) stack scaled to 0..1 between its own finite min and max (a flat map: 0;
-    NaN stays NaN, drawn transparent)."""
-    a = np.asarray(maps, dtype=np.float32)
-    flat = a.reshape(a.shape[0], -1)
-    finite = np.isfinite(flat)
-    lo = np.where(finite, flat, np.inf).min(axis=1, keepdims=True)
-    hi = np.where(finite, flat, -np.inf).max(axis=1, keepdims=True)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    lo = np.where(np.isfinite(lo), lo, 0.0)
-    with np.errstate(invalid="ignore"):
-        out = np.clip((flat - lo) / span, 0.0, 1.0)
-    out[~finite] = np.nan
-    return out.reshape(a.shape)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
