@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 
 from app_driver import LONG, open_window
-from lenet_viz.app.presentation import LIGHT_PLOT_BACKGROUND, scaled_points
+from lenet_viz.app.presentation import LIGHT_PLOT_BACKGROUND
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ class FeatureMapPanel(QWidget):
         # One colour bar: what the colours mean under the current scale (low → high of a layer, or of each map).
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=ACTIVATION_CMAP, interactive=False,
                                         colorMapMenu=False, width=12)
-        self.colorbar.axis.setTicks([[(0, "low"), (1, "high")]])
+        self.colorbar.axis.setTicks([[(0.04, "low"), (0.96, "high")]])  # inset: the end labels are not clipped
         self.mosaic_rows[0].addItem(self.colorbar, row=0, col=len(ROWS[0]))
         self.colorbar.axis.setLabel(COLORBAR_LABELS[self.scale])
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
