@@ -25,7 +25,8 @@ from types import FrameType
 from typing import Any
 
 from .training.config import ConfigError, TrainConfig
-from .training.types import RELU_LAYERS, StepStats, metric_columns
+from .training.metrics_log import csv_header, csv_row  # noqa: F401 - one definition of the columns, re-exported
+from .training.types import StepStats
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -246,23 +247,6 @@ def _train(trainer: Any, steps: int, metrics: MetricsFile | None, stop: StopRequ
                 f"batch acc {stats.accuracy * 100:5.1f}%{held}  {rate:.0f} it/s"
             )
     return 0
-
-
-def csv_header(stats: StepStats) -> list[str]:
-    return (
-        ["iteration", "epoch", "loss", "accuracy", "eval_accuracy", "lr", "samples_seen"]
-        + metric_columns(stats.grad_norms, stats.weight_norms, stats.update_ratios)
-        + [f"dead_relu/{k}" for k in RELU_LAYERS] + ["flags"]
-    )
-
-
-def csv_row(stats: StepStats) -> list:
-    return (
-        [stats.iteration, stats.epoch, stats.loss, stats.accuracy,
-         "" if stats.eval_accuracy is None else stats.eval_accuracy, stats.lr, stats.samples_seen]
-        + list(stats.grad_norms.values()) + list(stats.weight_norms.values()) + list(stats.update_ratios.values())
-        + [stats.dead_relu.get(k, "") for k in RELU_LAYERS] + [";".join(f.name for f in stats.flags)]
-    )
 
 
 def _threads() -> int:

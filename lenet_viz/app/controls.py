@@ -8,11 +8,17 @@ from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
-    QVBoxLayout, QWidget,
+    QApplication, QVBoxLayout, QWidget,
 )
 
 from ..training import ConfigError, LossKind, OptimizerKind, Phase, TrainConfig, UpdateMode
 from .session import PHASE_STORY
+
+#: The longest story the session tells while paused (see Session.story): the strip reserves its height.
+LONGEST_STORY = max(
+    (f"Just ran {p.label} — {PHASE_STORY[p]}.   Next: {p.next().label}" for p in Phase), key=len
+) + " " * 12
+ADAM_MOMENTUM = "Adam ignores momentum: its own betas (0.9, 0.999) average the gradients."
 
 class PhaseStrip(QWidget):
     """ZERO_GRAD → FORWARD → LOSS → BACKWARD → UPDATE, with the one just run and the next marked."""
@@ -38,6 +44,9 @@ class PhaseStrip(QWidget):
         self.story = QLabel("")
         self.story.setObjectName("phaseStory")
         self.story.setWordWrap(True)
+        # Always two lines high: a one-line story while running and a two-line one paused moved
+        # everything below by a line on every Space, so a click aimed at a button missed.
+        self.story.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
@@ -59,6 +68,21 @@ class PhaseStrip(QWidget):
                 label.style().polish(label)
         if self.story.text() != story:
             self.story.setText(story)
+        self._reserve()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        super().resizeEvent(event)
+        self._reserve()
+
+    def _reserve(self) -> None:
+        """Room for the longest story at this width and font, whichever story shows: a one-line story
+        while running and a longer one paused moved everything below on every Space."""
+        width = max(self.story.width(), 100)
+        metrics = self.story.fontMetrics()
+        flags = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+        height = max(metrics.boundingRect(0, 0, width, 10_000, flags, text).height() for text in (LONGEST_STORY, self.story.text()))
+        if self.story.minimumHeight() != height + 4:
+            self.story.setMinimumHeight(height + 4)
 
 
 class HyperparameterForm(QWidget):
@@ -101,11 +125,16 @@ class HyperparameterForm(QWidget):
         self.lr.returnPressed.connect(self.apply)
         self.momentum.returnPressed.connect(self.apply)
         self.seed.returnPressed.connect(self.apply)
+        self.optimizer.currentIndexChanged.connect(self._show_momentum_use)
+        self.momentum_note = QLabel(ADAM_MOMENTUM)
+        self.momentum_note.setWordWrap(True)
+        self.momentum_note.hide()
         self.error = QLabel("")
         self.error.setObjectName("formError")
         self.error.setWordWrap(True)
         box = QVBoxLayout(self)
         box.addLayout(form)
+        box.addWidget(self.momentum_note)
         box.addWidget(self.apply_button)
         box.addWidget(self.error)
         box.addStretch(1)
@@ -165,7 +194,16 @@ class HyperparameterForm(QWidget):
         self._base = config
         self.config_applied.emit(config)
         self.speed_limit_changed.emit(self.speed_limit())
+        focused = QApplication.focusWidget()
+        if focused is not None and self.isAncestorOf(focused):
+            focused.clearFocus()  # the keys are the window's again: Space runs instead of typing a space
         return True
+
+    def _show_momentum_use(self) -> None:
+        """Adam has no momentum setting (its betas play that part): say so instead of taking one it ignores."""
+        data = self.optimizer.currentData()  # Qt may hand the enum back as its value
+        adam = getattr(data, "value", data) == OptimizerKind.ADAM.value
+        self.momentum_note.setVisible(adam)  # (the field stays editable: the manual update's rule still reads it)
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)

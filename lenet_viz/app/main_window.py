@@ -20,7 +20,7 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
-from ..training import MetricHistory, Snapshot, TrainConfig
+from ..training import LossKind, MetricHistory, Snapshot, TrainConfig
 from .checkpoint_actions import CheckpointActions
 from .controls import HyperparameterForm, PhaseStrip
 from .panels.autograd import AutogradPanel
@@ -34,6 +34,9 @@ from .probe_tools import ProbeTools
 from .step_tools import StepTools
 from .time_travel import TimeTravel
 from .recovery import TrainingRestart, closing_on_sigint, finish_saving_first
+from .data_actions import DataActions
+from .export import ExportActions
+from .presentation import Presentation
 from .session import Session
 from .worker import TrainingWorker
 
@@ -160,10 +163,14 @@ class MainWindow(QMainWindow):
         for name in ("filters", "parameters", "gradients", "loss"):
             self.docks[name].raise_()
         self._build_actions()
+        self._initial_state = self.saveState()  # View ▸ Reset layout goes back to it
         self._restore_settings()
+        self.presentation.restore()
         if speed_limit is not None:
             self.form.speed.setValue(speed_limit)
         self.worker.set_speed_limit(self.form.speed_limit())
+        self.session.set_speed_limit(self.form.speed_limit())  # the status line says it: it may be the last session's
+        self.form.speed_limit_changed.connect(self.session.set_speed_limit)
         self.timer = QTimer(self)
         self.timer.setInterval(1000 // DISPLAY_HZ)
         self.timer.timeout.connect(self.refresh)
@@ -227,6 +234,13 @@ class MainWindow(QMainWindow):
         self.checkpoints = CheckpointActions(self, self.worker, self.settings, lambda: self.session.iteration)
         file_menu.addActions([self.checkpoints.open_action, self.checkpoints.save_action, self.time_travel.open_action,
                               self.probe_tools.open_image_action])
+        panels = {d.windowTitle().replace("&&", "&"): d.widget() for d in self.docks.values()}
+        self.exports = ExportActions(self, {"Feature maps": self.feature_panel, **panels}, lambda c: self.worker.send(c),
+                                     lambda message: (self.session.report(message), self._show_text(time.perf_counter(), True)), self.menuBar())
+        self.data_actions = DataActions(
+            self, lambda: self.session.config, lambda c: self.worker.apply_config(c),
+            lambda text: (self.session.notify(text, time.perf_counter()), self._show_text(time.perf_counter(), True)),
+            lambda message: (self.session.report(message), self._show_text(time.perf_counter(), True)))
         file_menu.addSeparator()
         self.actions_by_name.update(open=self.checkpoints.open_action, save=self.checkpoints.save_action)
         quit_action = QAction("Quit", self)
@@ -237,6 +251,9 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
+        view.addAction("Reset layout", self.reset_layout)
+        self.presentation = Presentation(self, self.settings, QApplication.instance().styleSheet())
+        self.presentation.add_to(view)
 
     def _to_worker(self, command: str) -> Callable[..., None]:
         return lambda *_: getattr(self.worker, command)()
@@ -268,9 +285,13 @@ class MainWindow(QMainWindow):
             self.loss_panel.clear()
             self.gradient_panel.clear()
             self.autograd_panel.clear()
+        if "markers" in changed or "reset" in changed:
+            self.loss_panel.set_markers(s.markers)
+            self.gradient_panel.set_markers(s.markers)
         self._show_plots(s.running and "reset" not in changed)
         if "snapshot" in changed and s.view is not None:
             snap = s.view  # the live run, or the past the user scrubbed to
+            self.feature_panel.set_mse(s.config is not None and s.config.loss is LossKind.MSE)
             self.feature_panel.show(snap)
             self.filter_panel.show(snap)
             self.parameter_panel.show(snap)
@@ -281,6 +302,8 @@ class MainWindow(QMainWindow):
         self.time_travel.refresh(changed)
         if "config" in changed and s.config is not None:
             self.form.set_config(s.config)
+        if ("config" in changed or "reset" in changed) and s.config is not None:
+            self.data_actions.show_config(s.config)
         if "running" in changed:
             self.actions_by_name["run"].setText("Pause" if s.running else "Run")
         self._show_text(now, force=bool(changed - {"history", "snapshot"}))
@@ -312,6 +335,7 @@ class MainWindow(QMainWindow):
         elif banner != self.banner.text.text() or self.banner.isHidden():
             self.banner.say(banner)
         self.notice.setText(s.notice(now))
+        self.presentation.readout.show_session(s)
         recent = [t for t in self.frames if t > now - 2]
         fps = (len(recent) - 1) / 2 if len(recent) > 1 else 0.0
         self.status.setText(s.status_line(fps))
@@ -325,14 +349,7 @@ class MainWindow(QMainWindow):
             room = screen.availableGeometry() if screen is not None else None
             self.resize(min(1600, room.width()) if room else 1600, min(960, room.height()) if room else 960)
         if not self._restore_bytes("windowState", self.restoreState, bad):
-            # first launch: plots left, network centre, inspector right, in roughly 3 : 4 : 3
-            d, w, h = self.docks, self.width(), self.height()
-            right = max(w * 3 // 10, 440)  # the parameter table's five columns at 11 pt, even on 1280 px
-            left = max(min(w * 3 // 10, w - right - 480), w // 5)  # the network keeps 480 px where it can
-            self.resizeDocks([d["loss"], d["filters"]], [left, right], Qt.Orientation.Horizontal)
-            # Left: the gradients dock holds two plots.  Right: the table's 11 rows fit without scrolling.
-            self.resizeDocks([d["loss"], d["gradients"]], [h * 45 // 100, h * 55 // 100], Qt.Orientation.Vertical)
-            self.resizeDocks([d["filters"], d["parameters"]], [h * 52 // 100, h * 48 // 100], Qt.Orientation.Vertical)
+            self.default_layout()
         mode = s.value("filterMode")
         if isinstance(mode, str) and mode in ("weights", "gradient", "last update"):
             self.filter_panel.set_mode(mode)
@@ -365,6 +382,26 @@ class MainWindow(QMainWindow):
             pass
         bad.append(key)
         return False
+
+    def default_layout(self) -> None:
+        """Plots left, network centre, inspector right, in roughly 3 : 4 : 3 (first launch, View ▸ Reset layout)."""
+        d, w, h = self.docks, self.width(), self.height()
+        right = max(w * 3 // 10, 470)  # the parameter table's five columns at 11 pt, even on 1280 px
+        left = max(min(w * 3 // 10, w - right - 480), w // 5)  # the network keeps 480 px where it can
+        self.resizeDocks([d["loss"], d["filters"]], [left, right], Qt.Orientation.Horizontal)
+        # Left: the gradients dock holds two plots.  Right: the table's 11 rows fit without scrolling.
+        self.resizeDocks([d["loss"], d["gradients"]], [h * 45 // 100, h * 55 // 100], Qt.Orientation.Vertical)
+        self.resizeDocks([d["filters"], d["parameters"]], [h * 52 // 100, h * 48 // 100], Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """View ▸ Reset layout: every dock back in its place, shown, sized as on a first launch."""
+        self.restoreState(self._initial_state)
+        for name, dock in self.docks.items():
+            dock.setFloating(False)
+            dock.setVisible(name != "autograd")  # the tree stays behind View, as on a first launch
+        for name in ("filters", "parameters", "gradients", "loss"):
+            self.docks[name].raise_()
+        self.default_layout()
 
     def _save_settings(self) -> None:
         s = self.settings

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from ..training import MetricHistory, Phase, RunInfo, Snapshot, TrainConfig
 from ..training.distributions import DistributionHistory
 from ..training.messages import (
-    CallDone, CellExplained, CheckpointSaved, ConfusionReady, Diverged, Event, Failed, GalleryReady, PhaseRan, Ready, RecordingState,
-    RunningChanged, RunStarted, ScrubView, SnapshotTaken, Stats, UpdateCompared,
+    CallDone, CellExplained, CheckpointSaved, ConfusionReady, Diverged, Event, Failed, GalleryReady, MetricsExported,
+    PhaseRan, Ready, RecordingState, RunningChanged, RunStarted, ScrubView, SnapshotTaken, Stats, UpdateCompared,
 )
 
 #: Seconds of history behind the it/s and samples/s figures.
@@ -70,6 +70,24 @@ class RateMeter:
         return (i1 - i0) / (t1 - t0), (s1 - s0) / (t1 - t0)
 
 
+#: The settings a user changes within a run (Apply): a marker on the plots says which, and to what.
+HYPERPARAMETERS = ("lr", "momentum", "batch_size", "optimizer", "loss", "update")
+
+
+def settings_change(old: TrainConfig, new: TrainConfig) -> str:
+    """"lr 0.01 → 0.1, batch_size 64 → 8", or "" when no hyperparameter changed."""
+    parts = []
+    for name in HYPERPARAMETERS:
+        a, b = getattr(old, name), getattr(new, name)
+        if a != b:
+            parts.append(f"{name} {_plain(a)} → {_plain(b)}")
+    return ("settings changed: " + ", ".join(parts)) if parts else ""
+
+
+def _plain(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(getattr(v, "value", v))
+
+
 @dataclass(frozen=True)
 class DivergedAt:
     iteration: int
@@ -110,6 +128,10 @@ class Session:
         self.recording_problem: str | None = None
         self.branch = 0  # the recording's branch the live run is written to (0: not recorded)
         self.viewing: str | None = None  # a recording opened to look at (and followed while it grows)
+        self.problem: str | None = None  # see report()
+        self.fallback: str | None = None  # the data folder the user named held no MNIST: said until dismissed
+        self.markers: list[tuple[int, str]] = []  # (iteration, what happened there): drawn on the plots
+        self.speed_limit: float | None = None  # iterations/s the window asked for (shown: it may come from the last session)
         self.rate = RateMeter()
         self._notices: deque[tuple[str, float]] = deque(maxlen=4)
         self._pending: set[str] = set()
@@ -141,6 +163,10 @@ class Session:
                 self.notify(text, now)
             self._after_start.clear()
             changed.add("config")
+            config = self.config
+            if config is not None and config.data_dir and config.dataset == "auto" and e.info.dataset != "mnist":
+                self.fallback = (f"⚠ {e.info.reason}. You named that folder (--data-dir): check its spelling, or "
+                                 "download MNIST there (lenet-viz --download-mnist).")
         changed.add("text")
 
     def _on_Stats(self, e: Stats, now: float, changed: set[str]) -> None:
@@ -162,6 +188,8 @@ class Session:
         self._show(e.snapshot, e.config, changed)
 
     def _show(self, snap: Snapshot, config: TrainConfig, changed: set[str]) -> None:
+        if self.config is not None and (what := settings_change(self.config, config)):
+            self._mark(snap.iteration, what, changed)
         self.snapshot, self.config = snap, config
         self.iteration, self.epoch, self.next_phase, self.phase_done = snap.iteration, snap.epoch, snap.next_phase, snap.last_phase
         changed.update(("snapshot", "text"))
@@ -184,8 +212,14 @@ class Session:
         self.last_stats = None
         self.distributions.clear()
         self.opened_from = e.path
+        self.markers = []
+        self.config = None  # a new run: its settings are not a change within it
         self._show(e.snapshot, e.config, changed)
         self.viewing = e.path if e.cause == "recording" else None
+        self._mark(e.snapshot.iteration, {"reset": "reset: weights re-initialized from the seed",
+                                          "config": f"restarted with new settings (seed {e.config.seed})",
+                                          "opened": f"opened {e.path}", "recording": f"opened {e.path}",
+                                          "branch": "continued from here as a new branch"}.get(e.cause, e.cause), changed)
         if e.cause == "opened":
             self.last_saved = (str(e.path), e.snapshot.iteration)
         if e.cause in ("opened", "recording"):
@@ -220,6 +254,12 @@ class Session:
 
     def _on_Diverged(self, e: Diverged, now: float, changed: set[str]) -> None:
         self.diverged = DivergedAt(e.iteration, e.loss)
+        self._mark(e.iteration, f"diverged: the loss became {e.loss:.4g}; the update was skipped", changed)
+        changed.add("text")
+
+    def _on_MetricsExported(self, e: MetricsExported, now: float, changed: set[str]) -> None:
+        span = f" (iterations {e.first_iteration:,}–{e.first_iteration + e.rows - 1:,})" if e.rows and e.first_iteration else ""
+        self.notify(f"Exported {e.rows:,} iterations{span} to {e.path}", now)
         changed.add("text")
 
     def _on_CallDone(self, e: CallDone, now: float, changed: set[str]) -> None:
@@ -251,6 +291,10 @@ class Session:
     def _on_GalleryReady(self, e: GalleryReady, now: float, changed: set[str]) -> None:
         self.gallery = e.gallery
         changed.add("gallery")
+
+    def _mark(self, iteration: int, what: str, changed: set[str]) -> None:
+        self.markers.append((iteration, what))
+        changed.add("markers")
 
     # ------------------------------------------------------------------ user acts
     def notify(self, text: str, now: float) -> None:
@@ -285,6 +329,11 @@ class Session:
         """Something the user asked of the window failed (an unreadable image, ...): one line in the banner."""
         self.warning = text
 
+    def report(self, message: str) -> None:
+        """A problem of the window's own (an export that could not be written, a failed download): the
+        banner says it, and only it: training goes on as it was."""
+        self.problem = message
+
     def dismiss_banner(self) -> None:
         self.error = None
         self.diverged = None
@@ -306,6 +355,11 @@ class Session:
             return "the seed at iteration 0 (nothing was saved or opened in this session)"
         path, iteration = self.last_saved
         return f"{path} (iteration {iteration:,}, saved or opened in this session)"
+        self.fallback = None
+        self.problem = None
+
+    def set_speed_limit(self, limit: float | None) -> None:
+        self.speed_limit = limit or None
 
     def select_filter(self, index: int | None) -> None:
         self.selected_filter = index
@@ -335,6 +389,9 @@ class Session:
         if done is None:
             return f"Paused at iteration {it:,}: the untrained network. {KEYS}" if it == 0 else f"Paused at iteration {it:,}. {KEYS}"
         what = PHASE_STORY[done]
+        snap = self.snapshot
+        if done is Phase.LOSS and snap.last_phase is Phase.LOSS and snap.loss is not None:
+            what = f"{what} — this batch: loss = {snap.loss:.4g}"
         if done is Phase.UPDATE and self.diverged is not None and self.diverged.iteration == it:
             what = "skipped: the loss or a gradient was NaN/Inf, so the weights were left as they were"
         return f"Just ran {done.label} — {what}.   Next: {self.next_phase.label}"
@@ -349,11 +406,13 @@ class Session:
             if not self.built:
                 return f"⚠ {self.error} — no network was built. Fix this and start lenet-viz again."
             return f"⚠ {self.error} — training is paused; the network and its history are kept."
+        if self.problem is not None:
+            return f"⚠ {self.problem}"
         if self.diverged is not None:
             return self._diverged_text(self.diverged)
         if self.warning is not None:
             return f"⚠ {self.warning}"
-        return None
+        return self.fallback
 
     def _diverged_text(self, d: DivergedAt) -> str:
         snap = self.snapshot  # the diverged iteration's: its lr, not whatever is typed in the form
@@ -369,8 +428,9 @@ class Session:
     def status_line(self, fps: float) -> str:
         ips, sps = self.rate.rates() if self.running else (0.0, 0.0)
         dataset = self.info.describe() if self.info is not None else ""
+        limit = f" (limit {self.speed_limit:g})" if self.speed_limit else ""
         return (
             f"{'RUNNING' if self.running else 'paused'}   iteration {self.iteration:,}   epoch {self.epoch}   "
-            f"next: {self.next_phase.label}   {ips:,.0f} it/s   {sps:,.0f} samples/s   display {fps:.0f} fps   {dataset}"
+            f"next: {self.next_phase.label}   {ips:,.0f} it/s{limit}   {sps:,.0f} samples/s   display {fps:.0f} fps   {dataset}"
         )
 

@@ -153,9 +153,9 @@ class AppRun:
     def _time(self, owner: Any, method: str, name: str, since_drain: bool = False) -> None:
         inner: Callable[..., Any] = getattr(owner, method)
 
-        def timed(*args: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
             wall, cpu = self._refresh_start if since_drain else (time.perf_counter(), time.thread_time())
-            out = inner(*args)
+            out = inner(*args, **kwargs)
             if self.timing and args:  # show() without arguments is QWidget.show()
                 self.panel_ms[name].append(((time.perf_counter() - wall) * 1000, (time.thread_time() - cpu) * 1000))
             return out

@@ -26,8 +26,10 @@ from typing import Any, Protocol
 
 from ..data import DataError
 from .config import ConfigError, TrainConfig
+from .metrics_log import MetricsLog
 from .messages import (
-    ApplyConfig, Call, CallDone, CheckpointSaved, Command, ConfusionReady, Diverged, Event, Failed, GalleryReady,
+    ApplyConfig, Call, CallDone, CheckpointSaved, Command, ConfusionReady, Diverged, Event, ExportMetrics, Failed,
+    GalleryReady, MetricsExported,
     CellExplained, CompareUpdate, ContinueFrom, ExplainCell, FollowRecording, OpenCheckpoint, OpenRecording, Pause, PhaseRan, Play, Ready, RecordingState, RefreshConfusion, RequestGallery,
     RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, Scrub, ScrubView, SetProbe, SetSpeed,
     ShowSaliency, SnapshotTaken, Stats, StepIteration, StepPhase, Stop, Toggle, UpdateCompared, WatchConfusion,
@@ -50,7 +52,7 @@ DOING = {
     Call: "Running a task", Stop: "Stop", ShowSaliency: "Saliency", WatchConfusion: "Confusion matrix",
     RefreshConfusion: "Confusion matrix", RequestGallery: "Confusion examples", Scrub: "Going back in time",
     ContinueFrom: "Continuing from there", OpenRecording: "Opening the recording", FollowRecording: "Following the recording",
-    ExplainCell: "Explaining a gradient", CompareUpdate: "Comparing updates",
+    ExplainCell: "Explaining a gradient", CompareUpdate: "Comparing updates", ExportMetrics: "Exporting the metrics",
 }
 
 
@@ -106,7 +108,9 @@ class TrainingLoop:
             WatchConfusion: self._watch, RefreshConfusion: self._refresh_confusion, RequestGallery: self._gallery,
             Scrub: self._scrub, ContinueFrom: self._continue_from, ExplainCell: self._explain,
             CompareUpdate: self._compare_update, OpenRecording: self._open_recording, FollowRecording: self._follow,
+            ExportMetrics: self._export_metrics,
         }
+        self.metrics = MetricsLog()  # every iteration of the run, for File ▸ Export metrics
 
     def run(self) -> None:
         """Build, then obey commands until Stop (or until the command source ends)."""
@@ -335,6 +339,13 @@ class TrainingLoop:
         path = save_checkpoint(self._t, command.path)
         self._emit(CheckpointSaved(self.run_id, str(path), self._t.iteration, command.token))
 
+    def _export_metrics(self, command: ExportMetrics) -> None:
+        try:
+            rows = self.metrics.export(command.path)
+        except OSError as e:
+            raise DataError(f"cannot export metrics to {command.path}: {e.strerror or e}") from e
+        self._emit(MetricsExported(self.run_id, command.path, rows, self.metrics.first_iteration, command.token))
+
     def _call(self, command: Call) -> None:
         result = command.fn(self._t)
         self._publish()  # fn may have changed anything: show it first
@@ -355,6 +366,7 @@ class TrainingLoop:
     def _finished(self, stats: StepStats, publish: bool = True) -> None:
         """An iteration completed: hand over its stats; stop on NaN/Inf so the user sees it."""
         self._emit(Stats(self.run_id, stats))
+        self.metrics.add(stats)
         if self.recording.recorder is not None and self.recording.recorder.stopped:
             self._say_recording()
         if self._watch_confusion and stats.eval_accuracy is not None and self._confusion is None:
@@ -381,6 +393,7 @@ class TrainingLoop:
         self.run_id += 1
         if cause != "branch":  # a branch was recorded as one by the rewind
             self.recording.restarted(self._t, "load" if cause in ("opened", "recording") else cause)
+        self.metrics.restart()
         self._confusion = None  # a pass over weights that are gone
         self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config,
                               branch=self.recording.branch_id, **extra))
@@ -395,8 +408,12 @@ class TrainingLoop:
             self._emit(RunningChanged(self.run_id, running))
 
     def _fail(self, what: str, exc: BaseException, token: int = 0, command: str = "") -> None:
-        """Log the traceback; tell the user in one line; pause, so nothing runs on in a bad state."""
-        log.error("%s failed", what, exc_info=exc)
+        """Tell the user in one line; pause, so nothing runs on in a bad state.  A traceback is logged
+        only for a bug: a bad file or value the user chose is their one line, not a stack on stderr."""
+        if isinstance(exc, (ConfigError, DataError)):
+            log.info("%s failed: %s", what, exc)
+        else:
+            log.error("%s failed", what, exc_info=exc)
         self._set_running(False)
         self._emit(Failed(self.run_id, user_message(what, exc), token, command))
 

@@ -168,6 +168,15 @@ class CompareUpdate(Command):
 
 
 @dataclass(frozen=True)
+class ExportMetrics(Command):
+    """Write every iteration of the run so far to `path` (absolute) as CSV, the headless columns:
+    answered by `MetricsExported`, or `Failed` naming the file."""
+
+    path: str
+    token: int = 0
+
+
+@dataclass(frozen=True)
 class Call(Command):
     """Run `fn(trainer)` where training runs (a module-level function or a partial of one: it
     must pickle); answered by `CallDone` with the same token."""
@@ -241,6 +250,15 @@ class CheckpointSaved(Event):
     run: int
     path: str
     iteration: int
+    token: int = 0
+
+
+@dataclass(frozen=True)
+class MetricsExported(Event):
+    run: int
+    path: str
+    rows: int
+    first_iteration: int | None = None
     token: int = 0
 
 
@@ -320,4 +338,4 @@ class UpdateCompared(Event):
 
 
 #: Commands answered by an event carrying their token (the worker's futures wait for these).
-TOKEN_EVENTS = (RunStarted, CheckpointSaved, CallDone, Failed)
+TOKEN_EVENTS = (RunStarted, CheckpointSaved, MetricsExported, CallDone, Failed)

@@ -101,7 +101,11 @@ def test_a_window_whose_data_is_corrupt_says_which_file_and_closes_cleanly(qtbot
     assert f"{STEMS[0]}.gz" in text and "gzip" in text and "Traceback" not in text
     for key in (Qt.Key.Key_Space, Qt.Key.Key_N, Qt.Key.Key_P, Qt.Key.Key_R):  # nothing to train: nothing breaks
         qtbot.keyClick(w, key)
-    w.refresh()
+        w.refresh()  # issue 12 #2: the banner keeps its own words (the file, no network) after any key
+        after = w.banner.text.text()
+        assert f"{STEMS[0]}.gz" in after and "no network was built" in after, after
+        assert "kept" not in after and "stopped" not in after, after
+        assert w.phase_strip.story.text() == "Nothing to train yet."
     assert w.session.iteration == 0 and len(w.history) == 0
     w.close()
     assert not w.worker.isRunning()

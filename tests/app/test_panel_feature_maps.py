@@ -158,3 +158,33 @@ def test_the_scene_fits_the_view_at_the_narrowest_centre(panel, width) -> None:
     assert panel.graphics.ci.geometry().width() <= panel.graphics.viewport().width() + 1
     for view in panel.views.values():
         assert view.view.sceneBoundingRect().right() <= panel.graphics.viewport().width() + 1
+
+
+def test_per_map_scale_shows_every_map_from_its_own_min_to_max(panel, snapshot) -> None:
+    """No map may look blank only because another map of its layer is strong."""
+    from lenet_viz.app.panels.feature_maps import COLORBAR_LABELS
+
+    panel.show(snapshot)
+    panel.set_scale("per map")
+    acts = snapshot.activations["conv2"]
+    grid = panel.views["conv2"].grid
+    image = panel.mosaic_items["conv2"].image
+    assert list(panel.mosaic_items["conv2"].levels) == [0.0, 1.0]
+    for k in range(grid.n):
+        cell, a = grid.cell(image, k), acts[k]
+        if a.max() > a.min():
+            np.testing.assert_allclose(cell, (a - a.min()) / (a.max() - a.min()), atol=1e-6)
+            assert cell.min() == 0 and cell.max() == pytest.approx(1)
+    assert panel.colorbar.axis.labelText == COLORBAR_LABELS["per map"]
+    panel.set_scale("per layer")
+    lo, hi = panel.mosaic_items["conv2"].levels
+    assert (lo, hi) == (pytest.approx(float(acts.min())), pytest.approx(float(acts.max())))
+    assert panel.scale_box.currentText() == "per layer"
+
+
+def test_map_numbers_and_the_hover_readout(panel, snapshot) -> None:
+    panel.show(snapshot)
+    assert [t.textItem.toPlainText() for t in panel.map_tags["conv2"]] == [str(k) for k in range(16)]
+    x, y, _, _ = panel.views["conv2"].grid.rect(7)
+    k, row, col, value = panel.value_at("conv2", x + 3.5, y + 2.5)
+    assert (k, row, col) == (7, 2, 3) and value == pytest.approx(float(snapshot.activations["conv2"][7, 2, 3]))

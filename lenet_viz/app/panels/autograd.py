@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from ...training.types import AutogradNode, Snapshot
+from ...training.types import AutogradNode, Phase, Snapshot
 from .common import LAYER_COLORS, swatch
 from .common import node_tip as describe
 
 CAPTION = "loss.grad_fn.next_functions, walked to every parameter"
 HINT = "No loss yet — run the LOSS phase to build the graph"
+
+def stale_note(snapshot: Snapshot) -> str:
+    """What the tree is, when it is not this iteration's: after zero_grad and forward the last
+    graph is still shown (a new one exists only once LOSS runs), and must not pass for a new one."""
+    if snapshot.autograd is None or snapshot.last_phase not in (Phase.ZERO_GRAD, Phase.FORWARD):
+        return ""
+    return (f"\n(still iteration {snapshot.iteration}'s graph: zero_grad() cleared the .grads, not this record;"
+            " the next LOSS phase builds a new graph)")
+
 
 def node_text(node: AutogradNode) -> str:
     return f"{node.name} → {node.parameter}" if node.parameter else node.name
@@ -59,6 +68,7 @@ class AutogradPanel(QWidget):
             super().show()
             return
         graph = snapshot.autograd
+        self.caption.setText(CAPTION + stale_note(snapshot))
         # AutogradNode is a frozen dataclass of names only: equality *is* the structural signature.
         if graph is self._graph or graph == self._graph:
             return
@@ -73,6 +83,7 @@ class AutogradPanel(QWidget):
     def clear(self) -> None:
         """Back to the hint (training was reset)."""
         self._graph = None
+        self.caption.setText(CAPTION)
         self._show_hint()
 
     def _show_hint(self) -> None:

@@ -6,17 +6,23 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...training.types import Snapshot
 from .common import LABEL_COLOR, NO_LABEL, RIGHT_COLOR, WRONG_COLOR, verdict_color
 from .common import LAYER_COLORS
-from .mosaic import FrameGate, Grid, robust_levels, square_grid
+from .mosaic import FrameGate, Grid, per_map, robust_levels, square_grid
 from .mosaic_view import HIGHLIGHT_COLOR, TITLE_HEIGHT, TITLE_POINT_SIZES, MosaicView  # noqa: F401 - shared with the filter inspector
 
 ACTIVATION_CMAP = "viridis"
 SHAPE_COLOR = "#9aa0a8"  # the "6×28×28" part of a title: there, but quieter than the layer's name
 BAR_COLOR = "#8a8f98"
+SCALES = ("per layer", "per map")
+COLORBAR_LABELS = {"per layer": "each layer: its min → max", "per map": "each map: its min → max"}
+NUMBERED = ("conv1", "pool1", "conv2")  # maps of 10 px and more: a number in the corner hides little
+HOVER_HINT = "hover a map: its number and value"
+TARGET_COLOR = "#e0e0e0"  # the one-hot target's outline (MSE mode)
+OUTPUTS_TITLE = "outputs · <span style='color:#9aa0a8'>□ target</span>"
 
 
 def title_html(name: str, shape: str, layer: str | None = None) -> str:
@@ -72,6 +78,10 @@ class FeatureMapPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_probe_line())
         layout.addWidget(self.graphics, 1)
+        self.hover_label = QLabel(HOVER_HINT)
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.hover_label)
+        self.scale = SCALES[0]
         self._build_mosaics()
         bar_titles = self._build_bars()
         for r, stretch in enumerate(ROW_STRETCH):
@@ -101,6 +111,14 @@ class FeatureMapPanel(QWidget):
         self.probe_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens a dock
         line.addWidget(self.probe_label, 1)
         line.addSpacing(8)
+        self.scale_box = QComboBox()
+        self.scale_box.addItems(SCALES)
+        self.scale_box.setToolTip(
+            "Colour scale of the maps.  per layer: one scale for all maps of a layer (compare maps).\n"
+            "per map: each map from its own darkest to its brightest (no map looks blank because another is strong)."
+        )
+        self.scale_box.currentTextChanged.connect(self.set_scale)
+        line.addWidget(self.scale_box)
         self.probe_buttons: dict[str, QPushButton] = {}
         for text, request, tip in (
             ("◀", "previous", "Probe with the previous held-out image"),
@@ -130,6 +148,28 @@ class FeatureMapPanel(QWidget):
                 row.layout.setColumnStretchFactor(col, round(100 * w / h))  # equal heights, natural widths
         self.mosaic_items: dict[str, pg.ImageItem] = {k: v.item for k, v in self.views.items()}
         self.highlight_rect = self.views["conv1"].frame
+        # Map numbers in each cell's corner, where the maps are big enough to spare the corner.
+        self.map_tags: dict[str, list[pg.TextItem]] = {}
+        for key in NUMBERED:
+            view = self.views[key]
+            tags = []
+            for k in range(view.grid.n):
+                x, y, _, _ = view.grid.rect(k)
+                tag = pg.TextItem(str(k), color=(255, 255, 255, 200), anchor=(0, 0))
+                font = tag.textItem.font()
+                font.setPointSize(7)
+                tag.setFont(font)
+                tag.setPos(x, y)
+                view.view.addItem(tag)
+                tags.append(tag)
+            self.map_tags[key] = tags
+        # One colour bar: what the colours mean under the current scale (low → high of a layer, or of each map).
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=ACTIVATION_CMAP, interactive=False,
+                                        colorMapMenu=False, width=12)
+        self.colorbar.axis.setTicks([[(0.04, "low"), (0.96, "high")]])  # inset: the end labels are not clipped
+        self.mosaic_rows[0].addItem(self.colorbar, row=0, col=len(ROWS[0]))
+        self.colorbar.axis.setLabel(COLORBAR_LABELS[self.scale])
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     def _build_bars(self) -> list[tuple[str, pg.LabelItem, str]]:
         """fc1, fc2 and P(digit) as bar plots; returns the (key, label, html) of the titles that may shrink."""
@@ -154,6 +194,13 @@ class FeatureMapPanel(QWidget):
             if key != "probabilities":
                 plot.setLabel("bottom", f"{n} units", **{"font-size": NOTE_SIZE})
                 titles.append((key, plot.titleLabel, title))  # "P(digit)" is short: it keeps its size
+        self.outputs_plot = plot
+        # MSE mode: the ten raw outputs beside the one-hot target they are pulled towards (outlines).
+        self.target_bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.8, brush=None,
+                                           pen=pg.mkPen(TARGET_COLOR, width=2))
+        self.target_bars.hide()
+        plot.addItem(self.target_bars)
+        self.mse = False
         plot.setYRange(0, 1, padding=0.02)  # the probabilities: always on the same 0..1 scale
         plot.setMinimumWidth(PROBABILITIES_MIN_WIDTH)
         axis = plot.getAxis("bottom")
@@ -176,27 +223,91 @@ class FeatureMapPanel(QWidget):
         acts = snapshot.activations
         self.views["input"].show(snapshot.probe_image, robust_levels(snapshot.probe_image))
         for name in ("conv1", "pool1", "conv2", "pool2"):
-            self.views[name].show(acts[name], robust_levels(acts[name]))
+            if self.scale == "per map":
+                self.views[name].show(per_map(acts[name]), (0.0, 1.0))
+            else:
+                self.views[name].show(acts[name], robust_levels(acts[name]))
+        self._acts = acts
         for key in ("fc1", "fc2"):
             heights = _finite(acts[key])
             self.bars[key].setOpts(height=heights)
             self._fit_bars(key, heights)
-        probs = _finite(acts["probabilities"])
         label = snapshot.probe_label  # None: the user's own drawing, which has no right answer
         color = verdict_color(snapshot.prediction, label)
         brushes = [BAR_COLOR] * 10
         if label is not None:
             brushes[label] = LABEL_COLOR
         brushes[snapshot.prediction] = color
-        self.bars["probabilities"].setOpts(height=probs, brushes=brushes)
-        p = float(acts["probabilities"][snapshot.prediction])
         which = NO_LABEL if label is None else f"probe #{snapshot.probe_index} · label {label}"
-        self.probe_label.setText(
-            f"{which} · predicted {snapshot.prediction} ({f'{100 * p:.1f}%' if np.isfinite(p) else 'NaN'})"
-        )
+        if self.mse:  # regression outputs: a softmax of them would be a made-up probability
+            outputs = _finite(acts["output"])
+            self.bars["probabilities"].setOpts(height=outputs, brushes=brushes)
+            target = np.zeros(10, dtype=np.float32)
+            if label is not None:
+                target[label] = 1.0
+            self.target_bars.setOpts(height=target)
+            lo, hi = min(float(outputs.min(initial=0.0)), 0.0), max(float(outputs.max(initial=1.0)), 1.0)
+            self.outputs_plot.setYRange(lo, hi, padding=0.05)
+            o = float(acts["output"][snapshot.prediction])
+            self.probe_label.setText(f"{which} · largest output {snapshot.prediction} ({o:.3g}) · target: one-hot")
+        else:
+            probs = _finite(acts["probabilities"])
+            self.bars["probabilities"].setOpts(height=probs, brushes=brushes)
+            p = float(acts["probabilities"][snapshot.prediction])
+            self.probe_label.setText(
+                f"{which} · predicted {snapshot.prediction} ({f'{100 * p:.1f}%' if np.isfinite(p) else 'NaN'})"
+            )
         if color != self._probe_color:  # restyling is not free; only when right/wrong/unlabelled flips
             self._probe_color = color
             self.probe_label.setStyleSheet(f"color: {color}")
+
+    def set_scale(self, scale: str) -> None:
+        """"per layer" or "per map" (see SCALES); redraws the last snapshot."""
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(SCALES)} (got {scale!r})")
+        self.scale = scale
+        if self.scale_box.currentText() != scale:
+            self.scale_box.setCurrentText(scale)
+        self.colorbar.axis.setLabel(COLORBAR_LABELS[scale])
+        last, self._gate = self._gate.last, FrameGate()
+        if last is not None:
+            self.show(last)
+
+    def value_at(self, key: str, x: float, y: float) -> tuple[int, int, int, float] | None:
+        """(map, row, col, activation) under image point (x, y) of mosaic `key`; None off the maps."""
+        acts = getattr(self, "_acts", None)
+        hit = self.views[key].grid.locate(x, y)
+        if acts is None or hit is None or key not in acts:
+            return None
+        k, row, col = hit
+        grid = self.views[key].grid
+        return k, row, col, float(np.asarray(acts[key]).reshape(grid.n, grid.h, grid.w)[k, row, col])
+
+    def _on_mouse_moved(self, pos) -> None:  # noqa: ANN001 - a QPointF in scene coordinates
+        for key in NUMBERED + ("pool2",):
+            view = self.views[key].view
+            if view.sceneBoundingRect().contains(pos):
+                p = view.mapSceneToView(pos)
+                hit = self.value_at(key, p.x(), p.y())
+                if hit is not None:
+                    k, row, col, v = hit
+                    self.hover_label.setText(f"{key} map {k}, row {row}, col {col}: {v:.4g}")
+                    return
+        self.hover_label.setText(HOVER_HINT)
+
+    def set_mse(self, mse: bool) -> None:
+        """MSELoss on one-hot targets (the tutorial's loss): show fc3's ten outputs beside the target
+        instead of P(digit), a softmax the network was never trained to produce.  Redraws the last snapshot."""
+        if mse == self.mse:
+            return
+        self.mse = mse
+        self.target_bars.setVisible(mse)
+        self.outputs_plot.setTitle(OUTPUTS_TITLE if mse else "P(digit)", size=f"{TITLE_POINT_SIZES[0]}pt")
+        if not mse:
+            self.outputs_plot.setYRange(0, 1, padding=0.02)
+        last, self._gate = self._gate.last, FrameGate()
+        if last is not None:
+            self.show(last)
 
     def _fit_bars(self, key: str, heights: np.ndarray) -> None:
         """Grow the y range at once; shrink it only when the bars use under a third of it.  Autorange

@@ -33,16 +33,21 @@ MODES: dict[str, tuple[str, str, str]] = {
     "last update": ("last update of conv1.weight  (after − before)", "update", "no update yet — run UPDATE"),
 }
 HOVER_HINT = "hover: read a value · click: find its feature map"
+TAG_ROOM = 2.0  # mosaic pixels above and below the filters for their numbers
+HIGHLIGHT_TEXT = "#8a8f98"  # readable on the dark and the light plot background
 
 
 def format_number(v: float) -> str:
     """Four decimals and no "+" like the tutorial's prints, scientific where that would read 0.0000.
 
     Scientific keeps two significant digits, as many as "0.0013" has, and drops the exponent's
-    padding zero ("9.9e-4"): six values must share one dock's width.
+    padding zero ("9.9e-4"): six values must share one dock's width.  From 10 on, four
+    significant digits ("1106", not the cut "1105.8…"), and past 10 000 short scientific again.
     """
-    if v == 0 or abs(v) >= 1e-3 or not np.isfinite(v):
+    if not np.isfinite(v) or v == 0 or 1e-3 <= abs(v) < 10:
         return f"{v:.4f}"
+    if 10 <= abs(v) < 1e4:
+        return f"{v:.4g}"
     mantissa, exponent = f"{v:.1e}".split("e")
     return f"{mantissa}e{int(exponent)}"
 
@@ -59,6 +64,7 @@ class FilterInspector(QWidget):
         self.selected: int | None = None
         self._gate = FrameGate()
         self._tensor: np.ndarray | None = None
+        self._hover: tuple[int, int, int] | None = None  # the cell under the mouse, read anew on every frame
 
         modes = QHBoxLayout()
         self.mode_buttons = QButtonGroup(self)
@@ -80,12 +86,21 @@ class FilterInspector(QWidget):
             values=(-1, 1), colorMap=DIVERGING_CMAP, interactive=False, colorMapMenu=False, width=16
         )
         sub.addItem(self.colorbar, row=1, col=1)
-        for k in range(FILTERS.n):
-            x, y, _, _ = FILTERS.rect(k)
-            tag = pg.TextItem(str(k), color="k", fill=(255, 255, 255, 170), anchor=(0, 0))
-            tag.setPos(x, y)
-            self.mosaic.view.addItem(tag)
         h, w = FILTERS.shape
+        # Filter numbers outside the weights (inside, each covered a weight): the top row's above
+        # the mosaic, the bottom row's below it.
+        self.tags: list[pg.TextItem] = []
+        for k in range(FILTERS.n):
+            x, y, cw, ch = FILTERS.rect(k)
+            top = y == 0
+            tag = pg.TextItem(f"filter {k}", color=HIGHLIGHT_TEXT, anchor=(0.5, 1.0 if top else 0.0))
+            tag.setPos(x + cw / 2, y if top else y + ch)
+            font = tag.textItem.font()
+            font.setPointSize(8)
+            tag.setFont(font)
+            self.mosaic.view.addItem(tag)
+            self.tags.append(tag)
+        self.mosaic.view.setRange(xRange=(0, w), yRange=(-TAG_ROOM, h + TAG_ROOM), padding=0.02)
         self.none_text = pg.TextItem("", color="w", fill=(30, 30, 30, 220), anchor=(0.5, 0.5))
         font = self.none_text.textItem.font()
         font.setPointSize(13)
@@ -188,6 +203,7 @@ class FilterInspector(QWidget):
         for row, values in enumerate((snapshot.conv1_bias, snapshot.conv1_bias_grad)):
             for c in range(FILTERS.n):
                 self.bias_table.item(row, c).setText("None" if values is None else format_number(float(values[c])))
+        self._read_hover()
 
     # ------------------------------------------------------------ mouse
     def cell_at_scene(self, pos: QPointF) -> tuple[int, int, int] | None:
@@ -198,7 +214,13 @@ class FilterInspector(QWidget):
         return FILTERS.locate(p.x(), p.y())
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
-        hit = self.cell_at_scene(pos)
+        self._hover = self.cell_at_scene(pos)
+        self._read_hover()
+
+    def _read_hover(self) -> None:
+        """The value under the mouse as shown now: a readout of an older picture (before a reset,
+        before more training) would be a false number."""
+        hit = self._hover
         value = None if hit is None else self.value_at(*hit)
         if hit is None or value is None:
             self.value_label.setText(HOVER_HINT)

@@ -27,6 +27,9 @@ from .history_plot import (
 
 #: The classic rule of thumb: each step should change a layer's weights by about 1/1000.
 HEALTHY_RATIO = 1e-3
+RATIO_TITLE = "Update / weight ratio per layer"
+#: The dashed line is explained in the legend row: a tag on the line covered curves and was clipped.
+HEALTHY_TEXT = f"{HEALTHY_RATIO:g} healthy"
 
 
 def layer_pen(layer: str, width: float = 1.0) -> pg.QtGui.QPen:
@@ -42,7 +45,7 @@ class GradientPanel(HistoryPlotPanel):
             row=0, col=0, title="Gradient norm per layer", axisItems=history_axes(log_y=True)
         )
         self.ratio_plot: pg.PlotItem = self.view.addPlot(
-            row=1, col=0, title="Update / weight ratio per layer", axisItems=history_axes(log_y=True)
+            row=1, col=0, title=RATIO_TITLE, axisItems=history_axes(log_y=True)
         )
         self.ratio_plot.setXLink(self.grad_plot)
         self.ratio_plot.setLabel("bottom", "iteration")  # the x axis is shared: label it once
@@ -79,10 +82,12 @@ class GradientPanel(HistoryPlotPanel):
             angle=0,
             movable=False,
             pen=pg.mkPen("#dddddd", width=1.5, style=Qt.PenStyle.DashLine),
-            label=f"{HEALTHY_RATIO:g} healthy",
-            labelOpts={"position": 0.98, "color": "#dddddd", "fill": (0, 0, 0, 170), "anchors": [(1, 0), (1, 0)]},
         )
         self.ratio_plot.addItem(self.healthy_line, ignoreBounds=True)  # its bounds would say y=0, i.e. 1
+        self.healthy_sample = pg.PlotDataItem(pen=self.healthy_line.pen)  # the legend's picture of the line only
+        self.legend.addItem(self.healthy_sample, HEALTHY_TEXT)
+        self.legend.getLabel(self.healthy_sample).setText(HEALTHY_TEXT, color="#9aa0a8")
+        self.healthy_sample.visibleChanged.connect(lambda: self.healthy_line.setVisible(self.healthy_sample.isVisible()))
         # An invisible twin at HEALTHY_RATIO that autorange does see, so the reference stays in view.
         self.healthy_anchor = history_curve(self.ratio_plot, pg.mkPen(0, 0, 0, 0))
 

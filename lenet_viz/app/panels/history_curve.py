@@ -72,6 +72,15 @@ class CachedStroke(Stroke):
         super().paint(p, opt, widget)
 
 
+def widened(lo: float | None, hi: float | None) -> tuple[float, float] | tuple[None, None]:
+    """(lo, hi), or around a single value a range of half its size (1 around 0): pyqtgraph
+    centres a zero-width range on the value but keeps the previous range's width."""
+    if lo is None or hi is None or hi > lo:
+        return lo, hi
+    pad = abs(lo) / 2 or 1.0
+    return lo - pad, hi + pad
+
+
 def plain_lines(opts: dict) -> bool:
     """Whether a PlotDataItem with these options draws plain lines, untransformed: what the strokes draw."""
     return not any(opts.get(k) for k in TRANSFORMS) and all(opts.get(k) is None for k in FOREIGN_STYLES)
@@ -108,11 +117,14 @@ class HistoryCurve(pg.PlotDataItem):
         self._native = True
         self.tail: Stroke | None = None  # created once PlotDataItem is
         self.body: CachedStroke | None = None
+        self.dot: pg.ScatterPlotItem | None = None  # a lone point: a line through one point draws nothing
         super().__init__(pen=pen, name=name, skipFiniteCheck=True, connect="all", **opts)
         self.tail = Stroke(connect="all", skipFiniteCheck=True)
         self.body = CachedStroke(connect="all", skipFiniteCheck=True)  # added last: drawn over the tail
         for stroke in (self.tail, self.body):
             stroke.setParentItem(self)
+        self.dot = pg.ScatterPlotItem(size=7, pen=None)
+        self.dot.setParentItem(self)
         self.updateItems(styleUpdate=True)
 
     @property
@@ -181,6 +193,8 @@ class HistoryCurve(pg.PlotDataItem):
         self._shown = self._bins = None
         _emptied(self.body)
         _emptied(self.tail)
+        if self.dot is not None:
+            self.dot.hide()
 
     def _draw(self) -> None:
         """What is drawn, from the data and the view; only the tail is stroked anew while points are appended."""
@@ -191,6 +205,12 @@ class HistoryCurve(pg.PlotDataItem):
             return
         self._shown = self._display(x, y)
         self.tail.setData(*self._split_tail(*self._shown))
+        lone = len(self._shown[0]) == 1
+        if lone:
+            color = pg.mkColor(self.opts["pen"].color())
+            color.setAlpha(255)  # a faint curve's lone point must still be seen
+            self.dot.setData(*self._shown, brush=pg.mkBrush(color))
+        self.dot.setVisible(lone)
 
     def _window(self, x: np.ndarray) -> tuple[int, int, int]:
         """(run length, first, end) of the points to draw, for the view as it is now."""
@@ -259,6 +279,7 @@ class HistoryCurve(pg.PlotDataItem):
                 xs, ys = extent(x, logx), extent(y, logy)
             view = self.getViewBox()
             width, height = (view.width(), view.height()) if view is not None else (0.0, 0.0)
+            xs, ys = widened(*xs), widened(*ys)  # one point: a range around it, not the old run's width
             self._bounds = (snapped_bounds(*xs, width, RANGE_STEP_PX[0]), snapped_bounds(*ys, height, RANGE_STEP_PX[1]))
         return self._bounds[ax]
 

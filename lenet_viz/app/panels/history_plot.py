@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QPainter
+from PySide6.QtGui import QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QVBoxLayout, QWidget
 
 from ...training.history import MetricHistory
@@ -126,6 +126,8 @@ class HistoryAxis(pg.AxisItem):
         font = QFont()
         font.setPointSize(TICK_POINT_SIZE)
         self.setTickFont(font)
+        # Real values on every axis: an SI prefix turned "0.1" into "100" under "loss (×0.001)".
+        self.enableAutoSIPrefix(False)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def paint(self, p: QPainter, opt, widget) -> None:  # noqa: ANN001
@@ -138,15 +140,32 @@ class LogAxis(HistoryAxis):
 
     Over less than a few decades pyqtgraph puts every 1..9 tick on one level, and the first
     level is always labelled, so "0.02 0.03 ... 0.09" overlap.  Here whole decades form the
-    first level and the rest a second one, which pyqtgraph drops when crowded.
+    first level and the rest a second one.
+
+    Every tick is drawn, but labelled only where a label cannot touch its neighbour's: the 2s
+    and 5s of each decade when a decade is tall enough for them, on a short axis only every
+    2nd (3rd ...) decade ("0.0009" sat 5 px under "0.001").
     """
+
+    _labelled: frozenset[float] = frozenset()
 
     def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: ANN001, N802, N803 - pyqtgraph's names
         ticks = super().logTickValues(minVal, maxVal, size, stdTicks)
-        if ticks and ticks[0][0] is None:
-            decades = [v for v in ticks[0][1] if abs(v - round(v)) < 1e-9]
-            ticks = [(1.0, decades), (None, [v for v in ticks[0][1] if v not in decades])]
-        return ticks
+        values = sorted({v for _, level in ticks for v in level})
+        decades = [v for v in values if abs(v - round(v)) < 1e-9]
+        minor = [v for v in values if v not in decades]
+        per_decade = size / max(maxVal - minVal, 1e-9)  # pixels
+        need = 1.3 * QFontMetrics(self.style["tickFont"] or QFont()).height()  # pixels between two labels
+        every = max(1, math.ceil(need / max(per_decade, 1e-9)))  # a short axis labels every 2nd, 3rd ... decade
+        labelled = {v for v in decades if round(v) % every == 0}
+        if per_decade * math.log10(2) >= need:
+            labelled |= {v for v in minor if round(10 ** (v - math.floor(v))) in (2, 5)}
+        self._labelled = frozenset(labelled)
+        return [(1.0, decades), (None, minor)] if ticks else ticks
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: ANN001, ANN201, N802 - pyqtgraph's names
+        strings = super().logTickStrings(values, scale, spacing)
+        return [s if v in self._labelled else "" for v, s in zip(values, strings)]
 
 
 def history_axes(log_y: bool = False, right: bool = False) -> dict[str, HistoryAxis]:
@@ -156,6 +175,25 @@ def history_axes(log_y: bool = False, right: bool = False) -> dict[str, HistoryA
     if right:
         axes["right"] = HistoryAxis("right")
     return axes
+
+
+MARKER_COLOR = "#f2a900"
+
+
+class MarkerLine(pg.InfiniteLine):
+    """A vertical line where something happened; its tooltip (shown on hover) says what."""
+
+    def __init__(self) -> None:
+        super().__init__(angle=90, movable=False, pen=pg.mkPen(MARKER_COLOR, width=1.5, style=Qt.PenStyle.DashLine),
+                         hoverPen=pg.mkPen(MARKER_COLOR, width=4))
+        self.what = ""
+        self.setAcceptHoverEvents(True)
+
+    def set_marker(self, iteration: int, what: str) -> None:
+        self.what = what
+        self.setValue(iteration)
+        self.setToolTip(f"iteration {iteration:,}: {what}")
+        self.show()
 
 
 class HistoryPlotPanel(QWidget):
@@ -174,6 +212,7 @@ class HistoryPlotPanel(QWidget):
         layout.addWidget(self.view)
         self._key: tuple | None = None
         self.legend: pg.LegendItem | None = None  # set by subclasses; reflowed to the panel's width
+        self._markers: dict[int, list[MarkerLine]] = {}  # per plot, see set_markers
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         if self.legend is not None and self.legend.items:
@@ -192,9 +231,31 @@ class HistoryPlotPanel(QWidget):
             self.draw(history)
 
     def clear(self) -> None:
-        """Forget everything shown (training was reset)."""
+        """Forget everything shown (training was reset), ranges included: the next run's first
+        points must not land in the old run's 0..5000 × 0..600 (or be centred in its width)."""
         self._key = None
         self.draw(MetricHistory(capacity=2))
+        for plot in self.plots():
+            plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            plot.vb.enableAutoRange()
+
+    def set_markers(self, markers: list[tuple[int, str]]) -> None:
+        """A dashed vertical line at each (iteration, what) in every plot: settings changed, a reset,
+        a divergence.  Hovering a line says what happened there.  Lines are reused, not re-created."""
+        for plot in self.plots():
+            pool = self._markers.setdefault(id(plot), [])
+            while len(pool) < len(markers):
+                line = MarkerLine()
+                plot.addItem(line, ignoreBounds=True)
+                pool.append(line)
+            for line, marker in zip(pool, markers):
+                line.set_marker(*marker)
+            for line in pool[len(markers):]:
+                line.hide()
+
+    def plots(self) -> list[pg.PlotItem]:
+        """The PlotItems of this panel (top to bottom)."""
+        return [item for item in self.view.ci.items if isinstance(item, pg.PlotItem)]
 
     def draw(self, history: MetricHistory) -> None:
         raise NotImplementedError

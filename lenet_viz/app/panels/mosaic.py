@@ -103,6 +103,22 @@ def robust_levels(data: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
+def per_map(maps: np.ndarray) -> np.ndarray:
+    """Each map of an (n, h, w) stack scaled to 0..1 between its own finite min and max (a flat map: 0;
+    NaN stays NaN, drawn transparent)."""
+    a = np.asarray(maps, dtype=np.float32)
+    flat = a.reshape(a.shape[0], -1)
+    finite = np.isfinite(flat)
+    lo = np.where(finite, flat, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(finite, flat, -np.inf).max(axis=1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    with np.errstate(invalid="ignore"):
+        out = np.clip((flat - lo) / span, 0.0, 1.0)
+    out[~finite] = np.nan
+    return out.reshape(a.shape)
+
+
 def symmetric_levels(data: np.ndarray) -> tuple[float, float]:
     """(-m, +m), m = max |finite value|, so zero sits at a diverging colormap's neutral centre."""
     r = finite_range(data)

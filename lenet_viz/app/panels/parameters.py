@@ -6,7 +6,7 @@ Its grad column reads `None` between zero_grad() and backward(), exactly what th
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
@@ -24,6 +24,15 @@ HEADER_TIPS = (
     "L2 norm of p.grad.  None while .grad is None: after zero_grad(set_to_none=True) until backward()",
 )
 NUMERIC = {2, 3, 4}
+
+
+#: The widest a norm can read (`norm_text`): the number columns are sized to it once.
+WIDEST_NORM = "0.0001234"
+
+
+def norm_text(v: float) -> str:
+    """Four significant digits: "0.0001234" at most, from 1e-4 to 1e9 (norms of this net stay there)."""
+    return f"{v:.4g}"
 
 
 def phase_text(snapshot: Snapshot) -> str:
@@ -59,8 +68,10 @@ class ParameterTable(QWidget):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
         # Names, shapes and counts never change after _build: sized to their text once there.  The
         # norms change every frame: they share the rest (no per-frame re-measuring).
+        # The name stretches (and elides in the middle when the dock is narrow); the numbers never do:
+        # at 1280 px a stretched grad-norm column read "0....39".
         for col in range(len(COLUMNS)):
-            mode = QHeaderView.ResizeMode.Stretch if col in (3, 4) else QHeaderView.ResizeMode.Interactive
+            mode = QHeaderView.ResizeMode.Stretch if col == 0 else QHeaderView.ResizeMode.Interactive
             header.setSectionResizeMode(col, mode)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -84,12 +95,18 @@ class ParameterTable(QWidget):
         if tuple(p.name for p in rows) != self._names:
             self._build(rows)
         for r, p in enumerate(rows):
-            self._set(r, 3, f"{p.weight_norm:.4g}")
+            self._set(r, 3, norm_text(p.weight_norm))
             grad = self.table.item(r, 4)
-            grad.setText("None" if p.grad_norm is None else f"{p.grad_norm:.4g}")
+            grad.setText("None" if p.grad_norm is None else norm_text(p.grad_norm))
             # Grey `None`, default colour for numbers (ForegroundRole None = the view's own).
             grad.setData(Qt.ItemDataRole.ForegroundRole, self._none_color if p.grad_norm is None else None)
         self._set(len(rows), 2, f"{sum(p.count for p in rows):,}")
+
+    def changeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        """A zoom (new font or stylesheet): the rows and number columns follow."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) and self.table.rowCount():
+            self.fit()
 
     def clear(self) -> None:
         """Empty the table (training was reset; the next snapshot refills it)."""
@@ -120,9 +137,19 @@ class ParameterTable(QWidget):
         self._set(len(rows), 0, "total")
         self._set(len(rows), 2, f"{sum(p.count for p in rows):,}")
         # Here, not in __init__: by now the stylesheet's font is in force.
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)  # 11 rows, no scrolling
-        for col in (0, 1, 2):
+        self.fit()
+
+    def fit(self) -> None:
+        """Size rows and number columns to the font (again after a zoom): every row visible, the total
+        included, and every number whole."""
+        metrics = self.table.fontMetrics()
+        self.table.verticalHeader().setDefaultSectionSize(metrics.height() + 4)
+        for col in (1, 2):
             self.table.resizeColumnToContents(col)
+        for col in (3, 4):
+            self.table.setColumnWidth(col, metrics.horizontalAdvance(WIDEST_NORM) + 8)
+        rows = self.table.rowCount() * (metrics.height() + 4)
+        self.table.setMinimumHeight(rows + self.table.horizontalHeader().sizeHint().height() + 2 * self.table.frameWidth())
 
     def _set(self, row: int, col: int, text: str) -> None:
         item = self.table.item(row, col)
