@@ -149,13 +149,13 @@ class MainWindow(QMainWindow):
         self.docks.update(self.step_tools.docks)
         self.filter_panel.cell_clicked.connect(self.step_tools.explain)
         self.time_travel = TimeTravel(self, current, self.session, self.loss_panel, self.gradient_panel)
-        self.docks["timeline"] = self.time_travel.dock
+        self.docks.update(timeline=self.time_travel.dock, runs=self.time_travel.runs_dock)
         self.docks.update(self.probe_tools.docks)
         # Every dock one click away at 1280 px, in tab groups of at most four: what explains one step
         # beside the filters; what the user sets beside the table; what a run's health and code look
         # like beside the gradients; where it errs and manual vs optim beside the loss.
         groups = {"filters": ("graph", "drawing"), "hyperparameters": ("formula", "saliency", "lab"),
-                  "gradients": ("health", "distributions", "code"), "loss": ("confusion", "compare")}
+                  "gradients": ("health", "distributions", "code"), "loss": ("runs", "confusion", "compare")}
         for first, rest in groups.items():
             for name in rest:
                 self.tabifyDockWidget(self.docks[first], self.docks[name])

@@ -53,7 +53,7 @@ class StepTools(QObject):
             "code": add_dock(window, "Code", self.code, RIGHT, scroll=True),
             "graph": add_dock(window, "Graph", self.graph, RIGHT, scroll=True),
             "formula": add_dock(window, "Formula", self.formula, RIGHT, scroll=True),
-            "compare": add_dock(window, "Manual/optim", self.compare, RIGHT, scroll=True),
+            "compare": add_dock(window, "Manual vs optim", self.compare, RIGHT, scroll=True),
             "lab": add_dock(window, "Bug lab", self.lab, RIGHT, scroll=True),
             "health": add_dock(window, "Health", self.health, LEFT, scroll=True),
             "distributions": add_dock(window, "Distributions", self.distributions, LEFT, scroll=True),

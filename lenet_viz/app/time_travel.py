@@ -58,8 +58,7 @@ class TimeTravel(QObject):
         self.line.hide()
         loss_panel.plot.addItem(self.line, ignoreBounds=True)
         self.runs = RunTreePanel()
-        self.runs_dock = add_dock(window, "Runs", self.runs, Qt.DockWidgetArea.BottomDockWidgetArea)
-        window.splitDockWidget(self.dock, self.runs_dock, Qt.Orientation.Horizontal)
+        self.runs_dock = add_dock(window, "Runs", self.runs, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.runs.visibility_changed.connect(lambda *_: self._draw_ghosts())
         self.ghost_curves: dict[int, list[pg.PlotDataItem]] = {}  # per recorded branch: one curve per target
         self._reader: Recording | None = None

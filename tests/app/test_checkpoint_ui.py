@@ -121,7 +121,7 @@ def test_menu_actions_open_the_dialogs_and_use_their_answer(qtbot, window, tmp_p
     w = window
     file_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&File")
     assert [a.text() for a in file_menu.actions() if not a.isSeparator()] == [
-        "Open checkpoint…", "Save checkpoint…", "Open image as probe…", "Quit"]
+        "Open checkpoint…", "Save checkpoint…", "Open recording…", "Open image as probe…", "Quit"]
     assert w.actions_by_name["open"].shortcut().toString() == "Ctrl+O"
     assert w.actions_by_name["save"].shortcut().toString() == "Ctrl+S"
     steps(qtbot, w, 2)

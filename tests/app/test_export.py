@@ -28,7 +28,9 @@ def window(qtbot, tmp_path):
 def test_every_panel_exports_as_png_and_svg(window, tmp_path):
     w = window
     assert set(w.exports.panels) == {"Feature maps", "Loss & accuracy", "Gradients", "conv1 filters", "Parameters",
-                                     "Autograd chain", "Hyperparameters"}
+                                     "Autograd chain", "Settings", "Your digit", "Saliency", "Confusion", "Code",
+                                     "Graph", "Formula", "Manual vs optim", "Bug lab", "Health", "Distributions",
+                                     "Timeline", "Runs"}
     for title, widget in w.exports.panels.items():
         png = w.exports.export_panel(widget, tmp_path / f"{title}.png")
         image = QImage(str(png))
@@ -103,6 +105,9 @@ def test_reset_layout_brings_every_dock_back(qtbot, window):
     w.removeDockWidget(w.docks["gradients"])
     w.reset_layout()
     for name, dock in w.docks.items():
+        if name == "autograd":  # the tree of next_functions stays behind View, as on a first launch (the graph shows it all)
+            assert dock.isHidden()
+            continue
         assert dock.isVisibleTo(w) or not dock.isHidden(), name
         assert not dock.isFloating(), name
     assert w.dockWidgetArea(w.docks["loss"]) == Qt.DockWidgetArea.LeftDockWidgetArea
