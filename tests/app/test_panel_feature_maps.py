@@ -188,3 +188,17 @@ def test_map_numbers_and_the_hover_readout(panel, snapshot) -> None:
     x, y, _, _ = panel.views["conv2"].grid.rect(7)
     k, row, col, value = panel.value_at("conv2", x + 3.5, y + 2.5)
     assert (k, row, col) == (7, 2, 3) and value == pytest.approx(float(snapshot.activations["conv2"][7, 2, 3]))
+
+
+def test_dead_channels_are_crossed_out_on_their_maps(panel, snapshot) -> None:
+    """The health check's dead channels (ReLU output 0 for the whole batch) are marked where the learner looks."""
+    from dataclasses import replace
+
+    dead = {"conv1": np.array([False, True, False, False, True, False]), "conv2": np.zeros(16, dtype=bool)}
+    panel.show(replace(snapshot, iteration=snapshot.iteration + 1, dead_units=dead))
+    marks = panel.views["conv1"].dead_marks
+    assert [m.isVisible() for m in marks] == [False, True, False, False, True, False]
+    assert marks[1].rect().getRect() == panel.views["conv1"].grid.rect(1)
+    assert not any(m.isVisible() for m in panel.views["conv2"].dead_marks)
+    panel.show(replace(snapshot, iteration=snapshot.iteration + 2, dead_units={}))  # alive again: the marks go
+    assert not any(m.isVisible() for m in marks)

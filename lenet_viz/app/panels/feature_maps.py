@@ -228,6 +228,8 @@ class FeatureMapPanel(QWidget):
             else:
                 self.views[name].show(acts[name], robust_levels(acts[name]))
         self._acts = acts
+        for name in ("conv1", "conv2"):  # the health check's dead channels, marked on their maps
+            self.views[name].mark_dead(snapshot.dead_units.get(name))
         for key in ("fc1", "fc2"):
             heights = _finite(acts[key])
             self.bars[key].setOpts(height=heights)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from .mosaic import Grid, clamp_infinities
 
 SEPARATOR_COLOR = "#505050"  # drawn under the mosaic; the NaN separators let it through
 HIGHLIGHT_COLOR = "#ff9f1c"
+DEAD_COLOR = "#e6194b"  # a channel whose ReLU output was zero for the whole batch
 TITLE_HEIGHT = 24
 TITLE_POINT_SIZES = (11, 10, 9, 8)  # largest first; a title's width is its cell's minimum, so narrow panels step down
 VIEW_PADDING = 0.02
@@ -47,9 +48,28 @@ class MosaicView:
         self.view.addItem(self.frame)
         self.view.setRange(xRange=(0, w), yRange=(0, h), padding=VIEW_PADDING)
         self.view.disableAutoRange()
+        self.dead_marks: list[QGraphicsRectItem] = []  # one per cell, made on first use
+        self.dead: tuple[int, ...] = ()
 
     def show(self, maps: np.ndarray, levels: tuple[float, float]) -> None:
         self.item.setImage(clamp_infinities(self.grid.tile(maps), levels), levels=levels, autoLevels=False)
+
+    def mark_dead(self, dead: np.ndarray | None) -> None:
+        """Cross out the cells whose channel is dead (its ReLU output zero for every image of the batch)."""
+        cells = tuple(int(k) for k in np.flatnonzero(dead)) if dead is not None else ()
+        if cells == self.dead:
+            return
+        self.dead = cells
+        while len(self.dead_marks) < self.grid.n:
+            x, y, w, h = self.grid.rect(len(self.dead_marks))
+            box = QGraphicsRectItem(QRectF(x, y, w, h))
+            box.setPen(pg.mkPen(DEAD_COLOR, width=2, style=Qt.PenStyle.DashLine, cosmetic=True))
+            box.setZValue(9)
+            box.setToolTip("dead: this channel's ReLU output was 0 for every image of the last batch")
+            self.view.addItem(box)
+            self.dead_marks.append(box)
+        for k, box in enumerate(self.dead_marks):
+            box.setVisible(k in cells)
 
     def mark(self, k: int | None) -> None:
         """Frame cell k, or hide the frame for None / an index outside the grid."""
