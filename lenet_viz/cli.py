@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--save-checkpoint", metavar="PATH", help="headless: save the run to PATH when training ends")
     c.add_argument("--no-record", action="store_true", help="app: do not record this run (by default every run is "
                    "recorded in the user's data folder, the oldest pruned past 2 GB, so it can be scrubbed and rewound)")
+    c.add_argument("--record-budget", type=_positive_int, metavar="MB", help="the recording's size budget (default 256 MB): "
+                   "keyframes thin out to stay within it")
     c.add_argument("--record", metavar="PATH", help="record the run into PATH (a lenet-viz recording: scrub, rewind, "
                    "follow it live from another process); an earlier recording there is replaced, any other file refused")
     p.add_argument("--download-mnist", action="store_true", help="fetch the MNIST files into the data directory and exit")
@@ -152,7 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     record = args.record or not args.no_record  # a path, True: the user's recordings folder, False: none
     return run_app(config, speed_limit=args.speed_limit, checkpoint=args.checkpoint, process=args.train_in == "process",
-                   record=record, recording=args.recording)
+                   record=record, recording=args.recording, record_budget=_budget(args))
+
+
+def _budget(args: argparse.Namespace) -> int | None:
+    return args.record_budget * 2**20 if args.record_budget else None
 
 
 def check_outputs(args: argparse.Namespace) -> None:

@@ -156,8 +156,9 @@ def _run(config: TrainConfig, args: argparse.Namespace, parser: argparse.Argumen
         from .training.recorder import Recorder, RecordingError
 
         try:
-            recorder = Recorder(args.record, trainer)  # the path was checked in main(); this is for what changed since
-        except RecordingError as e:
+            budget = {"budget": args.record_budget * 2**20} if getattr(args, "record_budget", None) else {}
+            recorder = Recorder(args.record, trainer, **budget)  # the path was checked in main(); this is for what changed since
+        except (RecordingError, ValueError) as e:  # ValueError: a budget under the recorder's minimum
             print(f"lenet-viz: error: {e}", file=sys.stderr)
             return EXIT_USAGE
     try:

@@ -156,3 +156,18 @@ def test_record_refuses_a_file_that_is_not_a_recording(tmp_path, capsys, monkeyp
     assert code == 2 and err.count("\n") == 1
     assert err == f"lenet-viz: error: cannot record to {precious}: the file exists and is not a lenet-viz recording; it was left untouched\n"
     assert precious.read_text() == "not a recording"
+
+
+def test_record_budget_is_settable_and_a_too_small_one_is_one_line(tmp_path, capsys):
+    ok = tmp_path / "small.lvz"
+    assert cli.main(["--headless", "--dataset", "random", "--steps", "3", "--quiet", "--record", str(ok),
+                     "--record-budget", "8"]) == 0
+    from lenet_viz.training import Recording
+
+    with Recording.open(ok) as rec:
+        assert len(rec.losses()) == 3
+    capsys.readouterr()
+    assert cli.main(["--headless", "--dataset", "random", "--steps", "3", "--quiet", "--record", str(tmp_path / "tiny.lvz"),
+                     "--record-budget", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "budget" in err

@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
     def __init__(
         self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None,
         checkpoint: str | Path | None = None, process: bool | None = None, record: str | Path | None = None,
+        record_budget: int | None = None,
     ) -> None:
         """`process`: train in a child process (None: TRAIN_IN_PROCESS), else on a thread of this one.
         `record`: the recording file of this run (time travel); None records nothing."""
@@ -136,7 +137,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status, 1)
 
         self._process = TRAIN_IN_PROCESS if process is None else process
-        self._record, self._starts = record, 0
+        self._record, self._record_budget, self._starts = record, record_budget, 0
         self.start_worker(config)
         self.banner.dismissed.connect(self.session.dismiss_banner)
         self.feature_panel.probe_requested.connect(lambda which: self.worker.set_probe(which))
@@ -187,7 +188,7 @@ class MainWindow(QMainWindow):
         if record and self._starts > 1:
             record = Path(record).with_name(f"{Path(record).stem}-restart{self._starts - 1}{Path(record).suffix}")
         self.worker = TrainingWorker(config=config, process=self._process, snapshot_interval=1 / DISPLAY_HZ,
-                                     record=str(record) if record else None, parent=self)
+                                     record=str(record) if record else None, record_budget=self._record_budget, parent=self)
         self.worker.snapshotReady.connect(self.refresh)
         self.worker.ready.connect(self.refresh)
         self.worker.errorOccurred.connect(self._on_error)
@@ -428,7 +429,7 @@ class MainWindow(QMainWindow):
 
 def run_app(
     config: TrainConfig, *, speed_limit: float | None = None, checkpoint: str | Path | None = None, process: bool = True,
-    record: str | Path | bool = True, recording: str | Path | None = None,
+    record: str | Path | bool = True, recording: str | Path | None = None, record_budget: int | None = None,
 ) -> int:
     """Open the window (paused at iteration 0, or on `checkpoint`, everything drawn) and run the event loop.
     `record`: the run's recording file; True: a new one in the user's recordings folder (the oldest
@@ -438,7 +439,8 @@ def run_app(
     style_application(app)
     if record is True:
         record = default_recording()
-    window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process, record=record or None)
+    window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process, record=record or None,
+                        record_budget=record_budget)
     if recording is not None:
         window.time_travel.open_recording(recording)
     window.show()

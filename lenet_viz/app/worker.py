@@ -64,6 +64,7 @@ class TrainingWorker(QThread):
         snapshot_budget: float = 0.05,
         probe_seed: int = 0,
         record: str | None = None,
+        record_budget: int | None = None,
         parent: QObject | None = None,
     ) -> None:
         """Pass a `config` (the Trainer is then built where training runs, so loading data never
@@ -71,7 +72,8 @@ class TrainingWorker(QThread):
         process.  `torch_threads` is torch's intra-op thread count for training; None leaves it
         to the config's `threads` (0: torch's default).  Running snapshots come at most every
         `snapshot_interval` s and, up to a quarter second, cost at most `snapshot_budget` of the time.
-        `record`: write the run into this recording file (time travel), None for no recording."""
+        `record`: write the run into this recording file (time travel), None for no recording; `record_budget`:
+        its size budget in bytes (None: the recorder's default)."""
         super().__init__(parent)
         if config is not None and trainer is not None:
             raise TypeError("pass config or trainer, not both")
@@ -79,7 +81,7 @@ class TrainingWorker(QThread):
             raise TypeError("a prebuilt trainer cannot move to another process; pass its config")
         options = dict(torch_threads=torch_threads, snapshot_interval=snapshot_interval,
                        snapshot_budget=snapshot_budget, probe_seed=probe_seed,
-                       record=str(Path(record).expanduser().absolute()) if record else None)
+                       record=str(Path(record).expanduser().absolute()) if record else None, record_budget=record_budget)
         config = config if config is not None or trainer is not None else TrainConfig()
         self.process = process
         self.transport: Transport = ProcessTransport(config, options) if process else ThreadTransport(config, trainer, options)

@@ -76,7 +76,7 @@ class TrainingLoop:
     def __init__(
         self, outbox: Outbox, commands: Commands, *, config: TrainConfig | None = None, trainer: Any = None,
         torch_threads: int | None = None, snapshot_interval: float = 1 / 30, snapshot_budget: float = 0.05,
-        probe_seed: int = 0, record: str | None = None,
+        probe_seed: int = 0, record: str | None = None, record_budget: int | None = None,
     ) -> None:
         self.outbox = outbox
         self.commands = commands
@@ -94,7 +94,7 @@ class TrainingLoop:
         self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
         self._step_s = 0.0  # how long the last running iteration took
-        self._record_path = record
+        self._record_path, self._record_budget = record, record_budget
         self.recording: Any = None  # a LoopRecording once the trainer exists (it needs torch)
         self._recording_said: str | None = None
         self._watch_confusion = False
@@ -127,7 +127,7 @@ class TrainingLoop:
                 torch.set_num_threads(threads)
             from .loop_recording import LoopRecording
 
-            self.recording = LoopRecording(self._record_path)
+            self.recording = LoopRecording(self._record_path, self._record_budget)
             self.recording.start(self.trainer)
             self._publish()
         except Exception as exc:  # noqa: BLE001 - reported to the user, the loop ends cleanly

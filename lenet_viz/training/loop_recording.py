@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class LoopRecording:
-    def __init__(self, path: str | None) -> None:
-        self.path = path
+    def __init__(self, path: str | None, budget: int | None = None) -> None:
+        self.path, self.budget = path, budget
         self.recorder: Recorder | None = None
         self.problem: str | None = None
         self._reader: Recording | None = None
@@ -37,7 +37,7 @@ class LoopRecording:
         if self.path is None:
             return
         try:
-            self.recorder = Recorder(self.path, trainer)
+            self.recorder = Recorder(self.path, trainer, **({"budget": self.budget} if self.budget else {}))
         except (RecordingError, OSError, ValueError) as exc:
             self.problem = f"recording is off: {exc}"
             log.warning(self.problem)
