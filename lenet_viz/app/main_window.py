@@ -238,6 +238,7 @@ class MainWindow(QMainWindow):
         panels = {d.windowTitle().replace("&&", "&"): d.widget() for d in self.docks.values()}
         self.exports = ExportActions(self, {"Feature maps": self.feature_panel, **panels}, lambda c: self.worker.send(c),
                                      lambda message: (self.session.report(message), self._show_text(time.perf_counter(), True)), self.menuBar())
+        self.time_travel.add_exports(self.exports.menu)
         self.data_actions = DataActions(
             self, lambda: self.session.config, lambda c: self.worker.apply_config(c),
             lambda text: (self.session.notify(text, time.perf_counter()), self._show_text(time.perf_counter(), True)),

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 from ..training.history import SMOOTHING
 from ..training.messages import ContinueFrom, FollowRecording, OpenRecording, Scrub
 from ..training.recording import Recording
+from ..training.recording_export import export_filters_gif, export_filters_png
 from ..training.recording_store import RecordingError
 from .docks import add_dock
 from .panels.gradients import GradientPanel
@@ -115,6 +116,35 @@ class TimeTravel(QObject):
     def open_recording(self, path: str | Path) -> None:
         """Show the run recorded in `path`; while another process writes it, its new iterations follow."""
         self.worker.send(OpenRecording(str(Path(path).expanduser().absolute())))
+
+    def add_exports(self, menu) -> None:  # noqa: ANN001 - a QMenu
+        """conv1's filters over the recorded run, as an animated GIF or a PNG strip (Export menu)."""
+        menu.addSeparator()
+        for kind, text, filters in (("gif", "conv1 filters over the run as GIF…", "GIF (*.gif)"),
+                                    ("png", "conv1 filters over the run as PNG strip…", "PNG image (*.png)")):
+            action = menu.addAction(text)
+            action.triggered.connect(lambda _=False, k=kind, f=filters: self._ask_export(k, f))
+
+    def _ask_export(self, kind: str, filters: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.loss_panel.window(), "Export", str(Path.home() / f"conv1-filters.{kind}"),
+                                              filters)
+        if path:
+            self.export_filters(path, kind)
+
+    def export_filters(self, path: str | Path, kind: str) -> Path | None:
+        """Write conv1's filter evolution from the recording (the live run's branch, or the run being viewed)."""
+        source = self.session.viewing or self.session.recording
+        if not source:
+            self.session.warn(self.session.recording_problem or "this run is not recorded: its filters have no history")
+            return None
+        export = export_filters_gif if kind == "gif" else export_filters_png
+        try:
+            with Recording.open(source) as rec:
+                export(rec, path, branch=None if self.session.viewing else (self.session.branch or None))
+            return Path(path)
+        except RecordingError as exc:
+            self.session.warn(str(exc))
+            return None
 
     def live(self) -> set[str]:
         self.line.hide()

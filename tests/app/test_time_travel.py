@@ -92,3 +92,23 @@ def test_an_unrecorded_run_says_so_instead_of_pretending(qtbot, tmp_path):
     w.refresh()
     assert w.banner.isVisible() and "not recorded" in w.banner.text.text()
     assert w.session.view.iteration == 3
+
+
+def test_the_filters_over_the_run_export_as_a_gif_and_a_png_strip(qtbot, tmp_path):
+    from PIL import Image
+
+    w = recorded_window(qtbot, tmp_path)
+    steps(qtbot, w, 40)
+    qtbot.waitUntil(lambda: Recording.open(tmp_path / "run.lvz").last_iteration() == 40, timeout=LONG)
+    gif = w.time_travel.export_filters(tmp_path / "filters.gif", "gif")
+    png = w.time_travel.export_filters(tmp_path / "filters.png", "png")
+    with Image.open(gif) as g:
+        frames = g.n_frames
+        assert frames >= 3  # keyframes at 0, 16, 32, ...
+    with Image.open(png) as p:
+        assert p.width > 0 and p.height % frames == 0  # one row of the six filters per moment, top to bottom
+    (tmp_path / "x").mkdir()
+    unrecorded = recorded_window(qtbot, tmp_path / "x", record=False)
+    assert unrecorded.time_travel.export_filters(tmp_path / "none.gif", "gif") is None
+    unrecorded.refresh()
+    assert "not recorded" in unrecorded.banner.text.text() and not (tmp_path / "none.gif").exists()
