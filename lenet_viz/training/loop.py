@@ -281,9 +281,12 @@ class TrainingLoop:
                 trainer.history.add_eval(s.iteration, s.eval_accuracy)
         self.trainer = trainer
         self._restarted("recording", history=trainer.history.copy(), path=command.path)
+        for s in stats:  # Export ▸ Metrics gives the viewed run's iterations too
+            self.metrics.add(s)
 
     def _follow(self, _: FollowRecording) -> None:
         for stats in self.recording.follow():
+            self.metrics.add(stats)
             self._emit(Stats(self.run_id, stats))
 
     def _explain(self, command: ExplainCell) -> None:
