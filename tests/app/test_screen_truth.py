@@ -26,6 +26,14 @@ def window(qtbot, tmp_path):
     assert not w.worker.isRunning()
 
 
+def at_1280x800(w: MainWindow) -> None:
+    """The window as a first launch on a 1280 x 800 screen lays it out (offscreen starts at 800 px), settled and painted."""
+    w.resize(1280, 800)
+    w.default_layout()
+    QApplication.processEvents()
+    w.grab()
+
+
 def steps(qtbot, w: MainWindow, n: int, key=Qt.Key.Key_N) -> None:
     target = w.session.iteration + n
     for _ in range(n):
@@ -161,10 +169,7 @@ def test_large_bias_values_fit_their_cells(qtbot, window):
 
     assert format_number(1105.8) == "1106" and format_number(-12.3456) == "-12.35" and format_number(123456.0) == "1.2e5"
     w = window
-    w.resize(1280, 800)
-    w.default_layout()  # as a first launch on a 1280 x 800 screen lays the docks out (offscreen starts at 800 px)
-    QApplication.processEvents()  # the dock layout settles...
-    w.grab()  # ...and paints at that size
+    at_1280x800(w)
     table = w.filter_panel.bias_table
     table.item(0, 0).setText(format_number(-1105.8))
     for c in range(FILTERS.n):
@@ -174,10 +179,7 @@ def test_large_bias_values_fit_their_cells(qtbot, window):
 
 def test_at_1280x800_every_norm_is_whole_and_the_total_row_visible(qtbot, window):
     w = window
-    w.resize(1280, 800)
-    w.default_layout()  # as a first launch on a 1280 x 800 screen lays the docks out (offscreen starts at 800 px)
-    QApplication.processEvents()  # the dock layout settles...
-    w.grab()  # ...and paints at that size
+    at_1280x800(w)
     steps(qtbot, w, 1)
     qtbot.waitUntil(lambda: w.parameter_panel.table.item(0, 4).text() != "None", timeout=LONG)
     table = w.parameter_panel.table
@@ -286,10 +288,7 @@ def test_mse_mode_shows_the_ten_outputs_and_the_target(qtbot, tmp_path):
 # 12 ----------------------------------------------------------------- labels that overlap or cover
 def test_log_axis_labels_never_overlap(qtbot, window):
     w = window
-    w.resize(1280, 800)
-    w.default_layout()  # as a first launch on a 1280 x 800 screen lays the docks out (offscreen starts at 800 px)
-    QApplication.processEvents()  # the dock layout settles...
-    w.grab()  # ...and paints at that size
+    at_1280x800(w)
     steps(qtbot, w, 30)
     for plot in (w.gradient_panel.grad_plot, w.gradient_panel.ratio_plot):
         image = QImage(10, 10, QImage.Format.Format_ARGB32)
