@@ -130,6 +130,7 @@ class Session:
         self.viewing: str | None = None  # a recording opened to look at (and followed while it grows)
         self.problem: str | None = None  # see report()
         self.fallback: str | None = None  # the data folder the user named held no MNIST: said until dismissed
+        self._fallback_checked = False
         self.markers: list[tuple[int, str]] = []  # (iteration, what happened there): drawn on the plots
         self.speed_limit: float | None = None  # iterations/s the window asked for (shown: it may come from the last session)
         self.rate = RateMeter()
@@ -163,11 +164,19 @@ class Session:
                 self.notify(text, now)
             self._after_start.clear()
             changed.add("config")
-            config = self.config
-            if config is not None and config.data_dir and config.dataset == "auto" and e.info.dataset != "mnist":
-                self.fallback = (f"⚠ {e.info.reason}. You named that folder (--data-dir): check its spelling, or "
-                                 "download MNIST there (lenet-viz --download-mnist).")
+            self._check_fallback()
         changed.add("text")
+
+    def _check_fallback(self) -> None:
+        """A data folder the user named held no MNIST, so auto fell back: say it in the banner, once both the
+        run's data (Ready) and its settings (the first snapshot, which may come after Ready) are known."""
+        info, config = self.info, self.config
+        if self._fallback_checked or info is None or config is None:
+            return
+        self._fallback_checked = True
+        if config.data_dir and config.dataset == "auto" and info.dataset != "mnist":
+            self.fallback = (f"⚠ {info.reason}. You named that folder (--data-dir): check its spelling, or "
+                             "download MNIST there (lenet-viz --download-mnist).")
 
     def _on_Stats(self, e: Stats, now: float, changed: set[str]) -> None:
         s = e.stats
@@ -192,6 +201,7 @@ class Session:
             self._mark(snap.iteration, what, changed)
         self.snapshot, self.config = snap, config
         self.iteration, self.epoch, self.next_phase, self.phase_done = snap.iteration, snap.epoch, snap.next_phase, snap.last_phase
+        self._check_fallback()
         changed.update(("snapshot", "text"))
 
     def _on_PhaseRan(self, e: PhaseRan, now: float, changed: set[str]) -> None:
@@ -338,6 +348,9 @@ class Session:
         self.error = None
         self.diverged = None
         self.warning = None
+        self.fallback = None
+        self.problem = None
+        self._fallback_checked = True  # dismissed: not said again
 
     def restart(self, now: float) -> None:
         """A fresh training process replaces the lost one: its events start again at run 1, and the
@@ -355,8 +368,6 @@ class Session:
             return "the seed at iteration 0 (nothing was saved or opened in this session)"
         path, iteration = self.last_saved
         return f"{path} (iteration {iteration:,}, saved or opened in this session)"
-        self.fallback = None
-        self.problem = None
 
     def set_speed_limit(self, limit: float | None) -> None:
         self.speed_limit = limit or None
