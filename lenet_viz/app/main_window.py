@@ -122,8 +122,8 @@ class MainWindow(QMainWindow):
         self.docks = {
             "loss": add_dock(self, "Loss && accuracy", self.loss_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "gradients": add_dock(self, "Gradients", self.gradient_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
-            "filters": add_dock(self, "conv1 filters", self.filter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            "parameters": add_dock(self, "Parameters", self.parameter_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "filters": add_dock(self, "conv1 filters", self.filter_panel, Qt.DockWidgetArea.RightDockWidgetArea, scroll=True),
+            "parameters": add_dock(self, "Parameters", self.parameter_panel, Qt.DockWidgetArea.RightDockWidgetArea, scroll=True),
             "autograd": add_dock(self, "Autograd chain", self.autograd_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "hyperparameters": add_dock(self, "Settings", self.form, Qt.DockWidgetArea.RightDockWidgetArea),
         }
@@ -151,6 +151,10 @@ class MainWindow(QMainWindow):
         self.filter_panel.cell_clicked.connect(self.step_tools.explain)
         self.time_travel = TimeTravel(self, current, self.session, self.loss_panel, self.gradient_panel)
         self.docks.update(timeline=self.time_travel.dock, runs=self.time_travel.runs_dock)
+        # The side columns reach the bottom: the timeline sits under the network only, so it costs the
+        # (tall) side columns no height and the window still fits a 1280 x 800 screen.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.docks.update(self.probe_tools.docks)
         # Every dock one click away at 1280 px, in tab groups of at most four: what explains one step
         # beside the filters; what the user sets beside the table; what a run's health and code look
