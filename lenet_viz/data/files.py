@@ -32,3 +32,13 @@ def default_data_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return platformdirs.user_cache_path("lenet-viz") / "mnist"
+
+
+def missing_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file ("no such file", "not a file"), or None: the first check of
+    every file a user hands us (a checkpoint, a recording)."""
+    if not path.exists():
+        return "no such file"
+    if not path.is_file():
+        return "not a file"
+    return None

@@ -31,6 +31,7 @@ import torch
 
 from .. import __version__
 from ..data import DataError, load_dataset
+from ..data.files import missing_file
 from .checkpoint_checks import FORMAT, VERSION, Refused, inspect_file, validate
 from .config import ConfigError, TrainConfig
 from .trainer import Trainer, resolve_device
@@ -122,10 +123,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"cannot open checkpoint {path}: {why}")
 
-    if not path.exists():
-        raise bad("no such file")
-    if not path.is_file():
-        raise bad("not a file")
+    if (problem := missing_file(path)) is not None:
+        raise bad(problem)
     try:
         size = path.stat().st_size
         if size == 0:

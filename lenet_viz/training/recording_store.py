@@ -26,6 +26,7 @@ import sqlite3
 from pathlib import Path
 
 from ..data.errors import DataError
+from ..data.files import missing_file
 
 FORMAT = "lenet-viz-recording"
 VERSION = 1
@@ -84,10 +85,8 @@ def identify(path: Path, verb: str = "open") -> dict[str, str]:
     def bad(why: str) -> RecordingError:
         return RecordingError(f"cannot {verb} recording {path}: {why}")
 
-    if not path.exists():
-        raise bad("no such file")
-    if not path.is_file():
-        raise bad("not a file")
+    if (problem := missing_file(path)) is not None:
+        raise bad(problem)
     try:
         size = path.stat().st_size
         head = _file_header(path)
