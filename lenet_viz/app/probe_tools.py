@@ -68,6 +68,13 @@ class ProbeTools(QObject):
         """The worker of the moment (Restart training replaces it)."""
         return self._worker()
 
+    def worker_started(self) -> None:
+        """A new training worker (Restart training): it knows nothing of saliency or the confusion watch yet."""
+        self._saliency_on = self._confusion_on = None
+        self._saliency_wanted()
+        if self.shown["confusion"]:
+            self._confusion_wanted(True)
+
     # ------------------------------------------------------------------ user → engine
     def _drawn(self, image) -> None:  # noqa: ANN001 - (1, 32, 32) float32, or None for an empty canvas
         if image is not None:

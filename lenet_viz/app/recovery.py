@@ -74,6 +74,8 @@ class TrainingRestart(QObject):
         s.restart(time.perf_counter())
         w.start_worker(config)
         w.worker.set_speed_limit(w.form.speed_limit())
+        w.step_tools.worker_started()  # what is on screen: the new engine knows nothing of it
+        w.probe_tools.worker_started()
         if saved is not None:
             w.open_checkpoint_from(saved[0])
         self.update(False)

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMainWindow
 
 from ..training.code_text import training_code_for
-from ..training.messages import CompareUpdate, ExplainCell
+from ..training.messages import CompareUpdate, ExplainCell, ShowGraph
 from ..training.types import Phase
 from .controls import HyperparameterForm
 from .docks import add_dock
@@ -65,6 +65,19 @@ class StepTools(QObject):
         self.lab.bugs_changed.connect(self._bugs)
         self._cell: tuple[int, int, int] | None = None
         self._compared_at: tuple | None = None
+        self._graph_on: bool | None = None
+        self.worker_started()
+
+    def worker_started(self) -> None:
+        """A new training worker (at launch, or Restart training): tell it what is on screen."""
+        self._graph_on = None
+        self._graph_wanted()
+
+    def _graph_wanted(self) -> None:
+        """The engine records the graph's gradient norms while running only while the Graph dock shows."""
+        if self.shown["graph"] != self._graph_on:
+            self._graph_on = self.shown["graph"]
+            self.worker.send(ShowGraph(self._graph_on))
 
     @property
     def worker(self) -> TrainingWorker:
@@ -85,6 +98,8 @@ class StepTools(QObject):
 
     def _shown_changed(self, name: str, visible: bool) -> None:
         self.shown[name] = visible
+        if name == "graph":
+            self._graph_wanted()
         if visible:
             self.refresh({"snapshot", "history", "config", "explained", "compared"})
 

@@ -32,7 +32,7 @@ from .messages import (
     GalleryReady, MetricsExported,
     CellExplained, CompareUpdate, ContinueFrom, ExplainCell, FollowRecording, OpenCheckpoint, OpenRecording, Pause, PhaseRan, Play, Ready, RecordingState, RefreshConfusion, RequestGallery,
     RequestSnapshot, Reset, RunningChanged, RunStarted, SaveCheckpoint, Scrub, ScrubView, SetProbe, SetSpeed,
-    ShowSaliency, SnapshotTaken, Stats, StepIteration, StepPhase, Stop, Toggle, UpdateCompared, WatchConfusion,
+    ShowGraph, ShowSaliency, SnapshotTaken, Stats, StepIteration, StepPhase, Stop, Toggle, UpdateCompared, WatchConfusion,
 )
 from .types import Phase, RunInfo, Snapshot, StepStats
 
@@ -49,7 +49,7 @@ DOING = {
     Play: "Run", Pause: "Pause", Toggle: "Run / Pause", StepIteration: "Step", StepPhase: "Step phase", Reset: "Reset",
     ApplyConfig: "Applying settings", SetSpeed: "Speed limit", SetProbe: "Choosing the probe image",
     RequestSnapshot: "Snapshot", OpenCheckpoint: "Opening the checkpoint", SaveCheckpoint: "Saving the checkpoint",
-    Call: "Running a task", Stop: "Stop", ShowSaliency: "Saliency", WatchConfusion: "Confusion matrix",
+    Call: "Running a task", Stop: "Stop", ShowSaliency: "Saliency", ShowGraph: "Autograd graph", WatchConfusion: "Confusion matrix",
     RefreshConfusion: "Confusion matrix", RequestGallery: "Confusion examples", Scrub: "Going back in time",
     ContinueFrom: "Continuing from there", OpenRecording: "Opening the recording", FollowRecording: "Following the recording",
     ExplainCell: "Explaining a gradient", CompareUpdate: "Comparing updates", ExportMetrics: "Exporting the metrics",
@@ -98,6 +98,9 @@ class TrainingLoop:
         self.recording: Any = None  # a LoopRecording once the trainer exists (it needs torch)
         self._recording_said: str | None = None
         self._watch_confusion = False
+        #: Running iterations record the graph's gradient norms when their snapshot will be sent, while
+        #: someone looks at the graph (`ShowGraph`; on for scripts).  Stepped iterations always do.
+        self.graph_shown = True
         self._confusion: Any = None  # a HeldOutPass in progress, and the time it has used / since it began
         self._confusion_spent = self._confusion_began = 0.0
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -105,6 +108,7 @@ class TrainingLoop:
             StepPhase: self._step_phase, Reset: self._reset, ApplyConfig: self._apply_config, SetSpeed: self._speed,
             SetProbe: self._probe, RequestSnapshot: lambda _: self._publish(), OpenCheckpoint: self._open,
             SaveCheckpoint: self._save, Call: self._call, Stop: self._stop, ShowSaliency: self._saliency,
+            ShowGraph: self._show_graph,
             WatchConfusion: self._watch, RefreshConfusion: self._refresh_confusion, RequestGallery: self._gallery,
             Scrub: self._scrub, ContinueFrom: self._continue_from, ExplainCell: self._explain,
             CompareUpdate: self._compare_update, OpenRecording: self._open_recording, FollowRecording: self._follow,
@@ -160,9 +164,9 @@ class TrainingLoop:
 
     def _train_one(self) -> None:
         self._next_tick = time.perf_counter() + self._period
-        # The graph's gradient norms cost ~1.5 ms an iteration: only for iterations whose snapshot will be seen.
+        # The graph's gradient norms cost ~1 ms an iteration: only for iterations whose snapshot will be seen.
         start = time.perf_counter()
-        self._t.record_graph = start + self._step_s >= self._snap_due
+        self._t.record_graph = self.graph_shown and start + self._step_s >= self._snap_due
         stats = self._t.step()
         self._step_s = time.perf_counter() - start
         gap = max(self.snapshot_interval, min(self._snap_cost / self.snapshot_budget, MAX_SNAPSHOT_GAP_S))
@@ -245,6 +249,11 @@ class TrainingLoop:
     def _saliency(self, command: ShowSaliency) -> None:
         self._t.saliency_in_snapshot, self._t.saliency_target = command.on, command.target
         self._publish()
+
+    def _show_graph(self, command: ShowGraph) -> None:
+        was, self.graph_shown = self.graph_shown, command.on
+        if command.on and not was:  # the graph is left out of snapshots nobody looks at: send one with it
+            self._publish()
 
     def _watch(self, command: WatchConfusion) -> None:
         self._watch_confusion = command.on
@@ -386,6 +395,7 @@ class TrainingLoop:
 
     def _snapshot(self) -> Snapshot:
         start = time.perf_counter()
+        self._t.graph_in_snapshot = self.graph_shown
         snapshot = self._t.snapshot()
         cost = time.perf_counter() - start  # the estimate falls at once and rises slowly, so
         rising = self._snap_cost and cost > self._snap_cost  # one hiccup cannot stall the display

@@ -82,6 +82,14 @@ class ShowSaliency(Command):
 
 
 @dataclass(frozen=True)
+class ShowGraph(Command):
+    """Record the autograd graph's gradient norms on the running iterations whose snapshot is sent
+    (about 1 ms each), or only on stepped ones: the window says so while its Graph dock is on screen."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class WatchConfusion(Command):
     """Keep a confusion matrix of the whole held-out set up to date (after each evaluation) or stop."""
 

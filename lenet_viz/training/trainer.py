@@ -70,6 +70,7 @@ class Trainer:
         self._probe_image: torch.Tensor | None = None  # a drawn/opened image in [0, 1]; survives reset()
         self.saliency_in_snapshot = False  # a backward pass per snapshot (~1.4 ms): only while it is shown
         self.saliency_target: int | None = None  # the class the snapshot's saliency is for; None = predicted
+        self.graph_in_snapshot = True  # the autograd graph's nodes (~0.15 ms): only while someone looks at it
         self.verdicts: Verdicts | None = None  # the last full held-out pass (confusion matrix, gallery)
         self._pending: TrainConfig | None = None
         #: Called with every completed iteration's StepStats (a recording listens here), so any
@@ -414,16 +415,7 @@ class Trainer:
         drawn = self._probe_image is not None
         sal, target = saliency(self.model, image, self.saliency_target) if self.saliency_in_snapshot else (None, None)
         c1 = self.model.conv1
-        rows = tuple(
-            ParamRow(
-                name=n,
-                shape=tuple(p.shape),
-                count=p.numel(),
-                weight_norm=float(p.detach().norm()),
-                grad_norm=None if p.grad is None else float(p.grad.norm()),
-            )
-            for n, p in zip(self._names, self._params)
-        )
+        rows = self._param_rows()
         return Snapshot(
             iteration=self.iteration,
             epoch=self._epoch,
@@ -447,7 +439,18 @@ class Trainer:
             saliency=sal,
             saliency_target=target,
             dead_units=self._watch.dead_units(),
-            autograd_graph=self._graph.graph(self._loss, self._name_of),
+            autograd_graph=self._graph.graph(self._loss, self._name_of) if self.graph_in_snapshot else None,
+        )
+
+    def _param_rows(self) -> tuple[ParamRow, ...]:
+        """The parameter table: every weight and gradient norm in one fused kernel and one host read."""
+        grads = [p.grad for p in self._params if p.grad is not None]
+        norms = torch.stack(foreach.norms([w.float() for w in self._weights] + [g.float() for g in grads])).tolist()
+        weight_norms, grad_norms = norms[: len(self._weights)], iter(norms[len(self._weights) :])
+        return tuple(
+            ParamRow(name=n, shape=tuple(p.shape), count=p.numel(), weight_norm=w,
+                     grad_norm=None if p.grad is None else next(grad_norms))
+            for n, p, w in zip(self._names, self._params, weight_norms)
         )
 
     # ------------------------------------------------------------ inside one step

@@ -7,7 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lenet_viz.app.panels.mosaic import Grid, clamp_infinities, frame_key, robust_levels, square_grid, symmetric_levels
+from lenet_viz.app.panels.mosaic import (
+    Grid, clamp_infinities, frame_key, robust_levels, square_grid, steady_symmetric_levels, symmetric_levels,
+)
 from lenet_viz.training.config import TrainConfig
 from lenet_viz.training.trainer import Trainer
 
@@ -80,6 +82,16 @@ def test_symmetric_levels() -> None:
     assert symmetric_levels(np.array([-0.2, 0.5, np.nan, np.inf])) == (-0.5, 0.5)
     assert symmetric_levels(np.array([-0.7, 0.1])) == pytest.approx((-0.7, 0.7))
     assert symmetric_levels(np.zeros(5)) == (-1.0, 1.0)  # epsilon guard: never (0, 0)
+
+
+def test_steady_symmetric_levels_round_up_and_keep_while_they_fit() -> None:
+    assert steady_symmetric_levels(np.array([-0.43, 0.2]), None) == (-0.5, 0.5)
+    assert steady_symmetric_levels(np.array([0.0012]), None) == pytest.approx((-0.00125, 0.00125))
+    assert steady_symmetric_levels(np.array([-0.5]), None) == (-0.5, 0.5)  # a step itself: no rounding
+    assert steady_symmetric_levels(np.array([0.3]), (-0.5, 0.5)) == (-0.5, 0.5)  # still over half: kept
+    assert steady_symmetric_levels(np.array([0.51]), (-0.5, 0.5)) == (-0.6, 0.6)  # past it: grows at once
+    assert steady_symmetric_levels(np.array([0.2]), (-0.5, 0.5)) == (-0.2, 0.2)  # under half: shrinks
+    assert steady_symmetric_levels(np.array([np.nan, np.inf]), None) == (-1.0, 1.0)
 
 
 def test_clamp_infinities_keeps_nan() -> None:

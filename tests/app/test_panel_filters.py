@@ -38,8 +38,17 @@ def test_weights_mode_shows_the_actual_conv1_weights(inspector, trainer) -> None
     assert inspector.mode == "weights"
     np.testing.assert_array_equal(cells(inspector.image_item.image), weights)
     m = np.abs(weights).max()
-    assert tuple(inspector.image_item.getLevels()) == pytest.approx((-m, m))
-    assert inspector.colorbar.levels() == pytest.approx((-m, m))
+    lo, hi = inspector.colorbar.levels()  # a steady scale: the next nice number up from max |w|
+    assert tuple(inspector.image_item.getLevels()) == pytest.approx((lo, hi)) and lo == -hi
+    assert m <= hi <= 1.25 * m
+    shown = hi
+    for _ in range(3):  # weights move a little every iteration: the scale (and its bar's numbers) stays
+        trainer.step()
+        inspector.show(trainer.snapshot())
+        assert inspector.colorbar.levels()[1] == shown
+    trainer.model.conv1.weight.data.mul_(3)  # a value past the scale: it grows at once
+    inspector.show(trainer.snapshot())
+    assert inspector.colorbar.levels()[1] >= 3 * m > shown
 
 
 def test_gradient_is_none_after_zero_grad_and_the_real_grad_after_backward(inspector, trainer) -> None:
@@ -50,7 +59,8 @@ def test_gradient_is_none_after_zero_grad_and_the_real_grad_after_backward(inspe
     np.testing.assert_array_equal(cells(inspector.image_item.image), grad)
     assert not inspector.none_text.isVisible()
     m = np.abs(grad).max()
-    assert tuple(inspector.image_item.getLevels()) == pytest.approx((-m, m))
+    lo, hi = inspector.image_item.getLevels()
+    assert lo == -hi and m <= hi <= 1.25 * m and inspector.colorbar.levels() == pytest.approx((lo, hi))
 
     run_until(trainer, Phase.ZERO_GRAD)  # finish the iteration, then zero_grad(set_to_none=True)
     assert trainer.model.conv1.weight.grad is None

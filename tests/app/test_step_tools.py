@@ -43,6 +43,24 @@ def test_the_code_line_that_runs_next_follows_step_phase(qtbot, tmp_path):
             assert any("backward()" in lines[i - 1] for i in panel.next_lines)
 
 
+def test_while_running_the_graph_costs_nothing_until_its_dock_is_shown(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path, dataset="digits")
+    assert not w.step_tools.shown["graph"]  # a tab behind the filter inspector at launch
+    w.worker.play()
+    qtbot.waitUntil(lambda: w.snapshot.iteration >= 3, timeout=LONG)
+    loop_says = ask(qtbot, w.worker, lambda t: t.graph_in_snapshot)
+    assert loop_says is False and w.snapshot.autograd_graph is None  # not in the snapshots nobody looks at
+    show_dock(qtbot, w, "graph")  # the engine hears of it, and the running snapshots carry it with its norms
+    qtbot.waitUntil(lambda: w.snapshot.autograd_graph is not None
+                    and all(n.grad_norm is not None for n in w.snapshot.autograd_graph.nodes), timeout=LONG)
+    qtbot.waitUntil(lambda: w.step_tools.graph.graph is w.snapshot.autograd_graph, timeout=LONG)
+    w.docks["filters"].raise_()  # hidden again: off again
+    qtbot.waitUntil(lambda: not w.step_tools.shown["graph"], timeout=LONG)
+    shown_at = w.snapshot.iteration
+    qtbot.waitUntil(lambda: w.snapshot.iteration > shown_at + 3 and w.snapshot.autograd_graph is None, timeout=LONG)
+    w.worker.pause()
+
+
 def test_after_backward_the_graph_has_norms_and_a_clicked_cell_is_explained(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path, dataset="digits")
     show_dock(qtbot, w, "graph")

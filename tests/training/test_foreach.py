@@ -37,7 +37,14 @@ def test_the_feature_maps_are_the_networks_own_forward_pass():
     model = LeNet()
     image = torch.randn(1, 32, 32)
     acts = activations(model, image)
-    with torch.no_grad():
-        out = model(image.reshape(1, 1, 32, 32))[0]
+    assert torch.backends.mkldnn.enabled  # activations() switches oneDNN off for itself only
+    torch.backends.mkldnn.enabled = False  # the backend activations() uses
+    try:
+        with torch.no_grad():
+            out = model(image.reshape(1, 1, 32, 32))[0]
+    finally:
+        torch.backends.mkldnn.enabled = True
+    with torch.no_grad():  # and the batch's backend: the same numbers within float rounding
+        torch.testing.assert_close(model(image.reshape(1, 1, 32, 32))[0], out, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.from_numpy(acts["output"]), out, rtol=0, atol=0)
     torch.testing.assert_close(torch.from_numpy(acts["probabilities"]), torch.softmax(out, 0), rtol=0, atol=0)

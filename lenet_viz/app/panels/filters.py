@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from ...training.types import Snapshot
 from .mosaic_view import MosaicView
-from .mosaic import FrameGate, Grid, symmetric_levels
+from .mosaic import FrameGate, Grid, steady_symmetric_levels
 
 DIVERGING_CMAP = "CET-D1"  # blue - white - red, perceptually even, white at the centre
 FILTERS = Grid(6, 5, 5, cols=3, sep=1)
@@ -63,6 +63,7 @@ class FilterInspector(QWidget):
         self.mode = "weights"
         self.selected: int | None = None
         self._gate = FrameGate()
+        self._levels: dict[str, tuple[float, float]] = {}  # the colour scale each mode shows (see steady_symmetric_levels)
         self._tensor: np.ndarray | None = None
         self._hover: tuple[int, int, int] | None = None  # the cell under the mouse, read anew on every frame
 
@@ -195,9 +196,11 @@ class FilterInspector(QWidget):
             self.none_text.show()
             self.colorbar.hide()  # its scale belonged to the picture just removed
         else:
-            levels = symmetric_levels(self._tensor)
+            shown = self._levels.get(self.mode)  # each view keeps its own scale (weights vs gradients)
+            levels = self._levels[self.mode] = steady_symmetric_levels(self._tensor, shown)
             self.image_item.setImage(FILTERS.tile(self._tensor), levels=levels, autoLevels=False)
-            self.colorbar.setLevels(levels)
+            if tuple(self.colorbar.levels()) != levels:  # setLevels lays the bar's numbers out anew, even unchanged
+                self.colorbar.setLevels(levels)
             self.colorbar.show()
             self.none_text.hide()
         for row, values in enumerate((snapshot.conv1_bias, snapshot.conv1_bias_grad)):

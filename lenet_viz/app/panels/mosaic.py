@@ -128,6 +128,26 @@ def symmetric_levels(data: np.ndarray) -> tuple[float, float]:
     return -m, m
 
 
+#: Steps of a steady colour scale: 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten.
+NICE_STEPS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def steady_symmetric_levels(data: np.ndarray, shown: tuple[float, float] | None) -> tuple[float, float]:
+    """(-m, +m) like `symmetric_levels`, m rounded up to a step of NICE_STEPS and kept while it still
+    fits: it grows at once when a value passes it, and shrinks only when every value is under half of it.
+
+    A colour bar's numbers are laid out anew whenever its levels change (about 1.5 ms a frame for the
+    filter inspector's, redrawn every snapshot); weights move a little every iteration, so exact
+    levels changed every frame.  The image and its bar use the same levels: the scale stays true."""
+    need = symmetric_levels(data)[1]
+    if shown is not None and shown[1] / 2 <= need <= shown[1]:
+        return shown
+    e = int(np.floor(np.log10(need)))
+    scaled = (lambda step: step * 10.0**e) if e >= 0 else (lambda step: step / 10.0**-e)  # 6 / 10, not 6 * 0.1
+    m = next(scaled(step) for step in NICE_STEPS if scaled(step) >= need * (1 - 1e-9))
+    return -float(m), float(m)
+
+
 def clamp_infinities(mosaic: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
     """Clip +-Inf into `levels` in place.  NaN stays NaN: pyqtgraph draws it transparent, like the
     separators, so a diverged map reads as "no value" rather than as a made-up colour."""
