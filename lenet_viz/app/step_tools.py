@@ -24,7 +24,7 @@ from ..training.messages import CompareUpdate, ExplainCell, ShowGraph
 from ..training.types import Phase
 from .controls import HyperparameterForm
 from .docks import add_dock
-from .panels.autograd_graph import AutogradGraphPanel
+from .panels.autograd_graph import WAITING, AutogradGraphPanel
 from .panels.code_panel import CodePanel
 from .panels.distributions import DistributionPanel
 from .panels.formula import FormulaPanel
@@ -61,11 +61,14 @@ class StepTools(QObject):
         self.shown = {name: False for name in self.docks}  # tabbed docks stay "visible": trust visibilityChanged
         for name, dock in self.docks.items():
             dock.visibilityChanged.connect(lambda visible, name=name: self._shown_changed(name, visible))
+        tree = window.docks["autograd"]  # the window's tree of next_functions: what the engine walks for it
+        self.shown["tree"] = tree.isVisible()
+        tree.visibilityChanged.connect(lambda visible: self._shown_changed("tree", visible))
         self.formula.cell_requested.connect(self.explain)
         self.lab.bugs_changed.connect(self._bugs)
         self._cell: tuple[int, int, int] | None = None
         self._compared_at: tuple | None = None
-        self._graph_on: bool | None = None
+        self._graph_on: tuple[bool, bool] | None = None
         self.worker_started()
 
     def worker_started(self) -> None:
@@ -74,10 +77,11 @@ class StepTools(QObject):
         self._graph_wanted()
 
     def _graph_wanted(self) -> None:
-        """The engine records the graph's gradient norms while running only while the Graph dock shows."""
-        if self.shown["graph"] != self._graph_on:
-            self._graph_on = self.shown["graph"]
-            self.worker.send(ShowGraph(self._graph_on))
+        """The snapshots carry the graph (its norms recorded while running) and the tree only while their docks show."""
+        wanted = (self.shown["graph"], self.shown["tree"])
+        if wanted != self._graph_on:
+            self._graph_on = wanted
+            self.worker.send(ShowGraph(*wanted))
 
     @property
     def worker(self) -> TrainingWorker:
@@ -98,7 +102,7 @@ class StepTools(QObject):
 
     def _shown_changed(self, name: str, visible: bool) -> None:
         self.shown[name] = visible
-        if name == "graph":
+        if name in ("graph", "tree"):
             self._graph_wanted()
         if visible:
             self.refresh({"snapshot", "history", "config", "explained", "compared"})
@@ -114,7 +118,9 @@ class StepTools(QObject):
         if snap is not None and changed & {"snapshot", "config", "text"} and shown["code"] and s.config is not None:
             self.code.show(training_code_for(s.config), snap.next_phase, snap.last_phase)
         if "snapshot" in changed and snap is not None:
-            if shown["graph"]:
+            if shown["graph"] and snap.autograd_graph is None and snap.loss is not None:  # sent before the
+                self.graph.clear(WAITING)  # engine heard the dock was shown: the next snapshot has the graph
+            elif shown["graph"]:
                 self.graph.show(snap.autograd_graph)
             if snap.last_phase is Phase.BACKWARD:
                 if self._cell is not None and shown["formula"]:  # the same cell, with the new batch's numbers

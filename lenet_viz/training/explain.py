@@ -14,18 +14,17 @@ from .types import Conv1GradExplanation, UpdateComparison
 
 
 class Conv1Tap:
-    """Remembers conv1's input and the gradient that reaches its output in backward."""
+    """Remembers conv1's input and the gradient that reaches its output in backward (the trainer's
+    forward hands it both: `saw`)."""
 
-    def __init__(self, conv1: torch.nn.Module) -> None:
+    def __init__(self) -> None:
         self.input: torch.Tensor | None = None
         self.upstream: torch.Tensor | None = None  # dL/d(conv1 output), set during backward
-        self._handle = conv1.register_forward_hook(self._forward)
 
-    def _forward(self, _module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if not output.requires_grad:  # evaluation and probes run under no_grad: not the batch
-            return
-        self.input, self.upstream = inputs[0], None
-        output.register_hook(self._backward)
+    def saw(self, inputs: torch.Tensor, output: torch.Tensor) -> None:
+        self.input, self.upstream = inputs, None
+        if output.requires_grad:
+            output.register_hook(self._backward)
 
     def _backward(self, grad: torch.Tensor) -> None:
         self.upstream = grad  # returning None leaves the gradient untouched

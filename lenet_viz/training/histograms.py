@@ -61,7 +61,7 @@ class Histograms:
         return bin_counts(self._sample(t).abs().log10(), *LOG_RANGES[kind], self.bins)
 
     def activation(self, layer: str, output: torch.Tensor) -> torch.Tensor:
-        """Counts of a layer's output for a batch, post-ReLU except the logits (a forward hook calls it)."""
+        """Counts of a layer's output for a batch, post-ReLU except the logits (the watched forward calls it)."""
         self.edges()  # first sample: the weights' edges come from the weights before its update
         values = self._sample(output)
         return self._log_counts("activation", values if layer in RELU_FREE else values.relu())

@@ -101,6 +101,7 @@ class TrainingLoop:
         #: Running iterations record the graph's gradient norms when their snapshot will be sent, while
         #: someone looks at the graph (`ShowGraph`; on for scripts).  Stepped iterations always do.
         self.graph_shown = True
+        self.tree_shown = True
         self._confusion: Any = None  # a HeldOutPass in progress, and the time it has used / since it began
         self._confusion_spent = self._confusion_began = 0.0
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -251,8 +252,9 @@ class TrainingLoop:
         self._publish()
 
     def _show_graph(self, command: ShowGraph) -> None:
-        was, self.graph_shown = self.graph_shown, command.on
-        if command.on and not was:  # the graph is left out of snapshots nobody looks at: send one with it
+        was = (self.graph_shown, self.tree_shown)
+        self.graph_shown, self.tree_shown = command.on, command.tree
+        if (command.on and not was[0]) or (command.tree and not was[1]):  # left out of snapshots nobody looked at
             self._publish()
 
     def _watch(self, command: WatchConfusion) -> None:
@@ -395,7 +397,7 @@ class TrainingLoop:
 
     def _snapshot(self) -> Snapshot:
         start = time.perf_counter()
-        self._t.graph_in_snapshot = self.graph_shown
+        self._t.graph_in_snapshot, self._t.tree_in_snapshot = self.graph_shown, self.tree_shown
         snapshot = self._t.snapshot()
         cost = time.perf_counter() - start  # the estimate falls at once and rises slowly, so
         rising = self._snap_cost and cost > self._snap_cost  # one hiccup cannot stall the display

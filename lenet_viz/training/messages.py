@@ -83,10 +83,12 @@ class ShowSaliency(Command):
 
 @dataclass(frozen=True)
 class ShowGraph(Command):
-    """Record the autograd graph's gradient norms on the running iterations whose snapshot is sent
-    (about 1 ms each), or only on stepped ones: the window says so while its Graph dock is on screen."""
+    """What of the loss's autograd graph the snapshots carry: `on`, the graph with its gradient norms
+    (recorded on the running iterations whose snapshot is sent, about 1 ms each; stepped ones always);
+    `tree`, the `next_functions` tree.  The window says which of its docks are on screen."""
 
     on: bool
+    tree: bool = True
 
 
 @dataclass(frozen=True)

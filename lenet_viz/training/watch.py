@@ -1,62 +1,67 @@
-"""Forward hooks that watch the training batch as LeNet computes it.
+"""The training batch's forward pass, watched as LeNet computes it.
 
-Every training forward: which ReLU units are dead, i.e. output zero for every image of the
-batch at every position (a channel of conv1/conv2, a neuron of fc1/fc2).  Each is read from
-the input of the layer after it, which is that ReLU's output, max-pooled for the conv layers:
-a 2x2 max-pool of values >= 0 tiling the map exactly is zero only where all four are, so a
-channel is dead iff its pooled map is all zero, and the pooled maps are 4x smaller to scan.
-One sum per layer, read with the iteration's other numbers in one host transfer and counted
-on the host (~1-2 % of an iteration, measured: see the README's "Break it").  On sampled iterations, also each
-layer's activation histogram, from its output.
+`ForwardWatch.forward` is `LeNet.forward` step by step (a test proves the output equal bit for bit),
+keeping what the health check and the formula need on the way, with no module hooks: hooks send
+every layer call through torch's slow path (~0.3 ms an iteration, measured with the bench).
 
-Only the trainer's FORWARD phase is watched (`recording`): the probe image of a snapshot and
-the held-out evaluation run the same modules and must not overwrite the batch's numbers.
+Every training forward: which ReLU units are dead, i.e. output zero for every image of the batch
+at every position (a channel of conv1/conv2, a neuron of fc1/fc2).  A conv channel is read from
+its max-pooled map: a 2x2 max-pool of values >= 0 tiling the map exactly is zero only where all
+four are, so a channel is dead iff its pooled map is all zero, and the pooled maps are 4x smaller
+to scan.  One sum per layer, read with the iteration's other numbers in one host transfer and
+counted on the host (~1-2 % of an iteration, measured: see the README's "Break it").  On sampled
+iterations, also each layer's activation histogram, from its output.
+
+Only the trainer's FORWARD phase goes through here: the probe image of a snapshot and the held-out
+evaluation call the model itself and never touch the batch's numbers.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..model import LeNet
 from .histograms import Histograms
-from .types import LAYERS, RELU_LAYERS
-
-#: The ReLU layer whose output each layer receives as input.
-_FED_BY = {"conv2": "conv1", "fc1": "conv2", "fc2": "fc1", "fc3": "fc2"}
+from .types import RELU_LAYERS
 
 
 class ForwardWatch:
-    """Hooks on conv1 ... fc3; `recording` and `sampling` are set by the trainer around its forward."""
+    """Runs the batch's forward; `sampling` (set by the trainer) adds the activation histograms."""
 
     def __init__(self, model: LeNet, histograms: Histograms) -> None:
-        self.recording = False
         self.sampling = False
         self.histograms = histograms
         self.activation_counts: dict[str, torch.Tensor] = {}
         self._sums: dict[str, torch.Tensor] = {}
         self._last: list[float] | None = None  # the last batch's sums per unit, for dead_units()
         self.sizes = [getattr(model, layer).weight.shape[0] for layer in RELU_LAYERS]  # channels / neurons
-        self._units = dict(zip(RELU_LAYERS, self.sizes))
-        self._handles = [getattr(model, layer).register_forward_hook(partial(self._hook, layer)) for layer in LAYERS]
+        self._starts = np.cumsum([0, *self.sizes[:-1]])
 
-    def _hook(self, layer: str, _module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if not self.recording:
-            return
-        relu = _FED_BY.get(layer)
-        if relu is not None:  # this layer's input is `relu`'s output (pooled for conv): (batch, units, ...) >= 0
-            # Values >= 0 sum to 0 only if all are 0: a sum (the cheapest reduction) tells a dead unit.
-            fed = inputs[0].detach()
-            if fed.dim() == 4:
-                self._sums[relu] = fed.sum(dim=(0, 2, 3))
-            elif fed.shape[1] == self._units[relu]:
-                self._sums[relu] = fed.sum(0)
-            else:  # fc1's input: conv2's 16 pooled 5x5 maps, flattened
-                self._sums[relu] = fed.sum(0).reshape(self._units[relu], -1).sum(1)
+    def forward(self, model: LeNet, x: torch.Tensor,
+                on_conv1: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
+        """`model(x)`, the same operations in the same order; `on_conv1(input, output)` sees conv1."""
+        conv1 = model.conv1(x)
+        if on_conv1 is not None:
+            on_conv1(x, conv1)
+        pool1 = F.max_pool2d(F.relu(conv1), (2, 2))
+        conv2 = model.conv2(pool1)
+        pool2 = F.max_pool2d(F.relu(conv2), 2)
+        fc1 = model.fc1(torch.flatten(pool2, 1))
+        relu1 = F.relu(fc1)
+        fc2 = model.fc2(relu1)
+        relu2 = F.relu(fc2)
+        out = model.fc3(relu2)
+        # Values >= 0 sum to 0 only if all are 0: a sum (the cheapest reduction) tells a dead unit.
+        self._sums = {"conv1": pool1.detach().sum(dim=(0, 2, 3)), "conv2": pool2.detach().sum(dim=(0, 2, 3)),
+                      "fc1": relu1.detach().sum(0), "fc2": relu2.detach().sum(0)}
         if self.sampling:
-            self.activation_counts[layer] = self.histograms.activation(layer, output.detach())
+            outputs = {"conv1": conv1, "conv2": conv2, "fc1": fc1, "fc2": fc2, "fc3": out}
+            self.activation_counts = {k: self.histograms.activation(k, v.detach()) for k, v in outputs.items()}
+        return out
 
     def dead_sums(self) -> torch.Tensor | None:
         """Every ReLU unit's output summed over the last batch, concatenated (for the iteration's one
@@ -68,11 +73,8 @@ class ForwardWatch:
     def dead_relu(self, sums: list[float]) -> dict[str, float]:
         """Fraction of dead units per layer, from `dead_sums()` read back as floats (NaN counts as alive)."""
         self._last = sums
-        out, start = {}, 0
-        for layer, size in zip(RELU_LAYERS, self.sizes):
-            out[layer] = sum(v <= 0 for v in sums[start : start + size]) / size
-            start += size
-        return out
+        dead = np.add.reduceat(np.asarray(sums) <= 0, self._starts)
+        return {layer: int(n) / size for layer, n, size in zip(RELU_LAYERS, dead, self.sizes)}
 
     def dead_units(self) -> dict[str, np.ndarray]:
         """Per layer, True for each dead unit of the last batch: fresh arrays (empty before the first)."""
@@ -81,7 +83,3 @@ class ForwardWatch:
         dead = np.asarray(self._last) <= 0
         bounds = np.cumsum([0, *self.sizes])
         return {layer: dead[a:b] for layer, a, b in zip(RELU_LAYERS, bounds[:-1], bounds[1:])}
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()

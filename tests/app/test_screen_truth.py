@@ -347,6 +347,9 @@ def test_adam_says_it_ignores_momentum(window):
 # 14 ----------------------------------------------------------------- the autograd graph after zero_grad
 def test_after_zero_grad_the_autograd_view_says_the_graph_is_the_last_ones(qtbot, window):
     w = window
+    w.docks["autograd"].show()  # behind View at launch: while hidden, the engine leaves the tree out
+    w.docks["autograd"].raise_()
+    qtbot.waitUntil(lambda: w.step_tools.shown["tree"], timeout=LONG)
     steps(qtbot, w, 1)
     assert "still" not in w.autograd_panel.caption.text()
     qtbot.keyClick(w, Qt.Key.Key_P)

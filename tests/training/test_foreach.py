@@ -48,3 +48,27 @@ def test_the_feature_maps_are_the_networks_own_forward_pass():
         torch.testing.assert_close(model(image.reshape(1, 1, 32, 32))[0], out, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.from_numpy(acts["output"]), out, rtol=0, atol=0)
     torch.testing.assert_close(torch.from_numpy(acts["probabilities"]), torch.softmax(out, 0), rtol=0, atol=0)
+
+
+def test_the_trainer_trains_exactly_as_the_tutorials_plain_loop():
+    """The engine (watched forward, fused SGD, bookkeeping) changes no number: ten iterations of
+    Trainer.step() end with the weights a plain `zero_grad / net(x) / loss / backward / step` loop reaches."""
+    import torch.nn.functional as F
+
+    from lenet_viz.training import TrainConfig, Trainer
+
+    torch.set_num_threads(1)
+    config = TrainConfig(dataset="random", eval_every=0, batch_size=16)
+    trainer = Trainer(config)
+    torch.manual_seed(config.seed)
+    net = LeNet()
+    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum)  # torch's default loop
+    perm = torch.randperm(len(trainer._train_y), generator=torch.Generator().manual_seed(config.seed))
+    for k in range(10):
+        idx = perm[k * 16 : (k + 1) * 16]
+        optimizer.zero_grad()
+        F.cross_entropy(net(trainer._train_x[idx]), trainer._train_y[idx]).backward()
+        optimizer.step()
+        trainer.step()
+    for (name, a), b in zip(trainer.model.named_parameters(), net.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)

@@ -141,3 +141,22 @@ def test_a_raised_flag_keeps_its_start_and_rewords_only_when_its_number_moves_a_
     run(monitor, [stats(i, grad=400.0) for i in range(42, 90)])
     later = monitor.check(stats(90, grad=400.0))[0]
     assert later.since == flag.since and "reach 3" in later.explanation  # EMA on its way to 400
+
+
+def test_the_watched_forward_is_the_models_own_bit_for_bit(trainer):
+    """The trainer's forward is LeNet.forward written out step by step (no hooks): the same output and
+    the same gradients, exactly, with or without the histogram sampling."""
+    from lenet_viz.training.watch import ForwardWatch
+
+    x, y = trainer._train_x[:32], trainer._train_y[:32]
+    watch = ForwardWatch(trainer.model, trainer._histograms)
+    seen = []
+    for sampling in (False, True):
+        watch.sampling = sampling
+        out = watch.forward(trainer.model, x, lambda i, o: seen.append((i, o)))
+        want = trainer.model(x)
+        torch.testing.assert_close(out, want, rtol=0, atol=0)
+        grads = [torch.autograd.grad(F.cross_entropy(o, y), trainer.model.conv1.weight)[0] for o in (out, want)]
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+    assert seen[0][0] is x and seen[0][1].shape == (32, 6, 28, 28)  # conv1's input and output, for the formula
+    assert set(watch.activation_counts) == set(LAYERS)

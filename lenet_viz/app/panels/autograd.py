@@ -14,6 +14,9 @@ from .common import node_tip as describe
 
 CAPTION = "loss.grad_fn.next_functions, walked to every parameter"
 HINT = "No loss yet — run the LOSS phase to build the graph"
+#: While the panel was hidden the engine left the tree out of its snapshots; the next one has it.
+WAITING = "Reading this iteration's graph from the engine…"
+_WAITING = object()
 
 def stale_note(snapshot: Snapshot) -> str:
     """What the tree is, when it is not this iteration's: after zero_grad and forward the last
@@ -69,6 +72,11 @@ class AutogradPanel(QWidget):
             return
         graph = snapshot.autograd
         self.caption.setText(CAPTION + stale_note(snapshot))
+        if graph is None and snapshot.loss is not None:  # left out while hidden: say so, never "no loss"
+            if self._graph is not _WAITING:
+                self._graph = _WAITING
+                self._show_hint(WAITING)
+            return
         # AutogradNode is a frozen dataclass of names only: equality *is* the structural signature.
         if graph is self._graph or graph == self._graph:
             return
@@ -86,10 +94,11 @@ class AutogradPanel(QWidget):
         self.caption.setText(CAPTION)
         self._show_hint()
 
-    def _show_hint(self) -> None:
+    def _show_hint(self, text: str = HINT) -> None:
         self.tree.clear()
-        hint = QTreeWidgetItem([HINT])
-        hint.setToolTip(0, "autograd records the graph while the loss is computed (the LOSS phase);\nuntil then there is nothing to walk")
+        hint = QTreeWidgetItem([text])
+        if text == HINT:
+            hint.setToolTip(0, "autograd records the graph while the loss is computed (the LOSS phase);\nuntil then there is nothing to walk")
         self.tree.addTopLevelItem(hint)
 
     def _item(self, node: AutogradNode) -> QTreeWidgetItem:

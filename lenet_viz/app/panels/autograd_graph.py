@@ -30,6 +30,8 @@ from ..graph_layout import GraphLayout, layered_layout
 from .common import LogLegend, decade_range, node_tip, norm_colour, shape_text
 
 HINT = "No loss yet — run the LOSS phase to build the graph"
+#: While the panel was hidden the engine left the graph out of its snapshots; the next one has it.
+WAITING = "Reading this iteration's graph from the engine…"
 FONT_PT = 16  # the name's size at 100 % zoom (shape and norm: 2 pt less); the view fits, the wheel zooms
 _WIDGET = object()  # show() without an argument is QWidget.show()
 MIN_FIT_SCALE = 0.45  # fitting a tall graph into a small dock stops here: below it no text is readable
@@ -193,12 +195,12 @@ class AutogradGraphPanel(QWidget):
         if self.hovered is not None:  # keep the details under the mouse current
             self._hovered(self.hovered)
 
-    def clear(self) -> None:
-        """Back to the hint (before the first loss, after a reset)."""
+    def clear(self, text: str = HINT) -> None:
+        """Back to the hint (before the first loss, after a reset), or to another line (`WAITING`)."""
         self.scene.clear()
         self.graph, self.nodes, self._key, self.layout_, self.hovered = None, {}, None, None, None
-        self.scene.addSimpleText(HINT).setBrush(QColor("#c9cdd3"))
-        self.details.setText(HINT)
+        self.scene.addSimpleText(text).setBrush(QColor("#c9cdd3"))
+        self.details.setText(text)
 
     def _build(self, graph: AutogradGraph) -> None:
         self.scene.clear()
