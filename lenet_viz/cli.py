@@ -150,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .headless import run_headless
 
         return run_headless(config, args, parser, checkpoint)
+    if args.train_in == "process":  # training's process imports torch and loads the data while Qt starts here
+        from .training.remote import start_warm_child
+
+        start_warm_child(config)
     from .app.main_window import run_app  # Qt only when a window is wanted
 
     record = args.record or not args.no_record  # a path, True: the user's recordings folder, False: none

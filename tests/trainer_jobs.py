@@ -34,3 +34,10 @@ def slow_fsync(trainer: Any, seconds: float) -> None:
         real(fd)
 
     os.fsync = slow
+
+
+def dataset_identity(trainer: Any) -> tuple[str, int, int]:
+    """(name, training images, process id) of the data the trainer trains on, and where it lives."""
+    import os
+
+    return trainer.dataset.name, trainer.dataset.num_train, os.getpid()

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from ..training import TrainConfig
 from ..training.loop import TrainingLoop
 from ..training.messages import Command, Event, Failed, RunningChanged, Stop
-from ..training.remote import PACKAGE_ROOT, anchored, child_command, child_env
+from ..training.remote import PACKAGE_ROOT, adopt_warm_child, anchored, child_command, child_env
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,15 @@ class ProcessTransport:
     trainer = None  # it lives in the child: ask it with commands
 
     def __init__(self, config: TrainConfig, options: dict[str, Any]) -> None:
-        ours, theirs = socket.socketpair()
-        self._conn, self._child_end = Connection(ours.detach()), theirs
-        self._outgoing: queue.Queue[bytes | None] = queue.Queue(MAX_PENDING_COMMANDS)
         self._child: subprocess.Popen | None = None
+        self._child_end: socket.socket | None = None
+        warm = adopt_warm_child()  # started by the command line before the window: torch is imported already
+        if warm is not None:
+            self._conn, self._child = warm.conn, warm.process
+        else:
+            ours, self._child_end = socket.socketpair()
+            self._conn = Connection(ours.detach())
+        self._outgoing: queue.Queue[bytes | None] = queue.Queue(MAX_PENDING_COMMANDS)
         self._stopping = False
         self._waiting_since: float | None = None  # a command went out and no event came back since
         self._run = 1
@@ -133,17 +138,18 @@ class ProcessTransport:
     def run(self, deliver: Deliver) -> None:
         """Start the training process, then hand each of its events to `deliver` until it ends."""
         self._deliver = deliver
-        fd = self._child_end.fileno()
-        try:  # only the socket is inherited (close_fds), and the child works in the package's folder,
-            # not the user's: nothing there is on its import path either (see remote.child_command)
-            self._child = subprocess.Popen(child_command(fd), pass_fds=(fd,), close_fds=True, env=child_env(),
-                                           cwd=PACKAGE_ROOT, stdin=subprocess.DEVNULL)
-        except OSError as exc:
-            log.error("could not start the training process", exc_info=exc)
-            deliver(Failed(self._run, f"Could not start the training process: {exc}"))
-            return
-        finally:
-            self._child_end.close()  # the child's copy is the only one left: its exit reads as EOF here
+        if self._child_end is not None:
+            fd = self._child_end.fileno()
+            try:  # only the socket is inherited (close_fds), and the child works in the package's folder,
+                # not the user's: nothing there is on its import path either (see remote.child_command)
+                self._child = subprocess.Popen(child_command(fd), pass_fds=(fd,), close_fds=True, env=child_env(),
+                                               cwd=PACKAGE_ROOT, stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                log.error("could not start the training process", exc_info=exc)
+                deliver(Failed(self._run, f"Could not start the training process: {exc}"))
+                return
+            finally:
+                self._child_end.close()  # the child's copy is the only one left: its exit reads as EOF here
         self._writer.start()
         child, running = self._child, False
         while True:

@@ -29,23 +29,41 @@ TIMEOUT_S = 600.0
 #: Where `lenet_viz` is importable from, for the children (the repo root, or site-packages).
 ROOT = Path(__file__).resolve().parents[2]
 
-#: `lenet-viz --dataset D --data-dir X --threads T`: times its first painted window, then stops at its first painted snapshot.
+#: `lenet-viz --dataset D --data-dir X --threads T`: times its first painted window, then stops at its first painted
+#: snapshot.  The probe is installed when the app imports its window module, so the command line runs as a user's
+#: does: Qt is imported when `main()` imports it (after it has started the training process), not before.
 LAUNCH_SCRIPT = """
 import time; T = [time.perf_counter()]
-import json, sys
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
-from lenet_viz.app.main_window import MainWindow
+import importlib.abc, importlib.machinery, json, sys
+probe = {}
+def install(module):
+    run_app = module.run_app
+    def probed(*args, **kwargs):
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        app = QApplication.instance() or QApplication([]); T.append(time.perf_counter())
+        def poll():
+            for w in app.topLevelWidgets():
+                if isinstance(w, module.MainWindow) and w.isVisible() and len(T) == 2:  # the window, painted once
+                    app.processEvents(); T.append(time.perf_counter())
+                if isinstance(w, module.MainWindow) and w.snapshot is not None and len(T) == 3:  # and the network
+                    T.append(time.perf_counter()); app.processEvents(); app.processEvents(); T.append(time.perf_counter())
+                    print("LAUNCH", json.dumps(T), flush=True); w.close(); app.quit()
+        probe["timer"] = timer = QTimer(); timer.timeout.connect(poll); timer.start(2)
+        return run_app(*args, **kwargs)
+    module.run_app = probed
+class Probe(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "lenet_viz.app.main_window":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        load = spec.loader.exec_module
+        def exec_module(module):
+            load(module); install(module)
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Probe())
 from lenet_viz.cli import main
-app = QApplication([]); T.append(time.perf_counter())
-def poll():
-    for w in app.topLevelWidgets():
-        if isinstance(w, MainWindow) and w.isVisible() and len(T) == 2:  # the window, painted once
-            app.processEvents(); T.append(time.perf_counter())
-        if isinstance(w, MainWindow) and w.snapshot is not None and len(T) == 3:  # and the network in it
-            T.append(time.perf_counter()); app.processEvents(); app.processEvents(); T.append(time.perf_counter())
-            print("LAUNCH", json.dumps(T), flush=True); w.close(); app.quit()
-timer = QTimer(); timer.timeout.connect(poll); timer.start(2)
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -64,6 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, default=None, help="stop early after this long (reported as incomplete)")
     p.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write the results (default soak.json)")
     p.add_argument("--tracemalloc", action="store_true", help="also report the Python allocations that grew most")
+    p.add_argument("--no-record", action="store_true", help="do not record the run (default: recorded, as the app does)")
     args = p.parse_args(argv)
     if args.iterations < 1 or args.warmup < 0 or args.sample_every <= 0:
         p.error("--iterations must be >= 1, --warmup >= 0, --sample-every > 0")
@@ -91,7 +92,9 @@ class Soak:
         self.config = TrainConfig(**{**DEFAULT_CONFIG, "dataset": args.dataset, "batch_size": args.batch_size})
         self._settings_dir = tempfile.TemporaryDirectory(prefix="lenet-viz-soak-")  # never the user's settings
         settings = QSettings(str(Path(self._settings_dir.name) / "settings.ini"), QSettings.Format.IniFormat)
-        self.window = w = MainWindow(self.config, settings=settings)
+        # As for a user, the run is recorded (time travel): its file must stay within its budget.
+        self.recording = None if args.no_record else Path(self._settings_dir.name) / "soak.lvz"
+        self.window = w = MainWindow(self.config, settings=settings, record=self.recording)
         self.received = 0  # stats the window drained, checked to run 1, 2, 3, ...
         self.gaps = 0
         self.drains = 0
@@ -248,9 +251,20 @@ class Soak:
             "display_fps": round(self.snapshots_drawn / wall, 1) if wall > 0 else 0.0,
             "errors": list(self.errors),
             "qt_warnings": self.qt_warnings,
+            "recording": self._recording_figures(),
             "samples": [list(s) for s in self.samples],
         }
         return out
+
+    def _recording_figures(self) -> dict[str, Any] | None:
+        """The recording's size on disk (with its write-ahead log) beside its budget; None when not recording."""
+        if self.recording is None:
+            return None
+        from ..training.recorder import DEFAULT_BUDGET
+
+        files = [self.recording, self.recording.with_name(self.recording.name + "-wal")]
+        size = sum(f.stat().st_size for f in files if f.exists())
+        return {"mb": round(size / 2**20, 1), "budget_mb": DEFAULT_BUDGET / 2**20, "within_budget": size <= DEFAULT_BUDGET}
 
     def final_results(self) -> dict[str, Any]:
         out = self.results()

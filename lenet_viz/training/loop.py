@@ -76,12 +76,13 @@ class TrainingLoop:
     def __init__(
         self, outbox: Outbox, commands: Commands, *, config: TrainConfig | None = None, trainer: Any = None,
         torch_threads: int | None = None, snapshot_interval: float = 1 / 30, snapshot_budget: float = 0.05,
-        probe_seed: int = 0, record: str | None = None, record_budget: int | None = None,
+        probe_seed: int = 0, record: str | None = None, record_budget: int | None = None, dataset: Any = None,
     ) -> None:
         self.outbox = outbox
         self.commands = commands
         self.trainer = trainer
         self._config = config if config is not None else TrainConfig()
+        self._dataset = dataset  # the config's data, loaded already (a warm training process), or None
         self._torch_threads = torch_threads
         self.snapshot_interval = snapshot_interval
         self.snapshot_budget = snapshot_budget
@@ -123,7 +124,8 @@ class TrainingLoop:
             if self.trainer is None:
                 from .trainer import Trainer  # torch: only where training runs
 
-                self.trainer = Trainer(self._config)
+                self.trainer = Trainer(self._config, dataset=self._dataset)
+                self._dataset = None
             # Per thread with OpenMP builds: the count must be set here, where training runs,
             # even when the trainer was built (and config.threads applied) in another thread.
             if threads := self._torch_threads or self.trainer.config.threads:
@@ -133,8 +135,12 @@ class TrainingLoop:
             from .loop_recording import LoopRecording
 
             self.recording = LoopRecording(self._record_path, self._record_budget)
+            self._publish()  # the network, drawn from the model alone: the optimizer is not built yet
+            # Then what the first step needs: torch's first optimizer imports torch._dynamo (~1.5 s), and
+            # the recording's first keyframe holds the optimizer's state.  Ready follows: until then there is
+            # nothing to lose, and closing the window ends this process at once.
+            self.trainer.optimizer  # noqa: B018 - built on first use
             self.recording.start(self.trainer)
-            self._publish()
         except Exception as exc:  # noqa: BLE001 - reported to the user, the loop ends cleanly
             self._fail("Starting training", exc)
             return

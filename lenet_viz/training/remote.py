@@ -25,9 +25,12 @@ import logging
 import os
 import queue
 import signal
+import socket
+import subprocess
 import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from .config import TrainConfig
 from .loop import TrainingLoop, user_message
@@ -133,13 +136,73 @@ def anchored(config: TrainConfig) -> TrainConfig:
     return config
 
 
-def serve(conn: Connection) -> None:
-    """Run a TrainingLoop on `conn` until told to stop; the first message is `("start", (config, options))`."""
+class WarmChild:
+    """A training process started before the window is built (before Qt is even imported, by the
+    command line): it imports torch and loads `config`'s data meanwhile, told so by a first
+    `("prefetch", config)` message.  The app's transport adopts it (`adopt_warm_child`) and sends
+    the start message as to any child.  Unadopted, it ends when this process does (its socket closes)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        ours, theirs = socket.socketpair()
+        fd = theirs.fileno()
+        try:
+            self.process = subprocess.Popen(child_command(fd), pass_fds=(fd,), close_fds=True, env=child_env(),
+                                            cwd=PACKAGE_ROOT, stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()  # the child's copy is the only one left: its exit reads as EOF here
+        self.conn = Connection(ours.detach())
+        self.conn.send(("prefetch", anchored(config)))
+
+
+_warm: WarmChild | None = None
+
+
+def start_warm_child(config: TrainConfig) -> None:
+    """Start the app's training process now (see WarmChild); a failure here only means it starts later."""
+    global _warm
     try:
-        name, (config, options) = conn.recv()
+        _warm = WarmChild(config)
+    except OSError as exc:
+        log.info("no early training process: %s", exc)
+
+
+def adopt_warm_child() -> WarmChild | None:
+    """The training process `start_warm_child` started, if it is still alive; each is adopted once."""
+    global _warm
+    warm, _warm = _warm, None
+    if warm is not None and warm.process.poll() is not None:
+        warm.conn.close()
+        return None
+    return warm
+
+
+def _prefetch(config: Any) -> Any:
+    """The data of `config`, loaded before the start message comes; None if that fails (the start reports it)."""
+    try:
+        from ..data import load_dataset
+        from . import trainer  # noqa: F401 - torch, while the window is built
+
+        return load_dataset(config.dataset, config.data_dir, seed=config.seed)
+    except Exception as exc:  # noqa: BLE001 - the Trainer loads it again and says what is wrong
+        log.debug("prefetching the data failed: %s", exc)
+        return None
+
+
+def serve(conn: Connection) -> None:
+    """Run a TrainingLoop on `conn` until told to stop; the first message is `("start", (config, options))`,
+    after an optional `("prefetch", config)` (see WarmChild)."""
+    try:
+        name, payload = conn.recv()
+        prefetched, dataset = None, None
+        if name == "prefetch" and isinstance(payload, TrainConfig):
+            prefetched, dataset = payload, _prefetch(payload)
+            name, payload = conn.recv()
+        config, options = payload
         if name != "start" or not isinstance(config, TrainConfig):
             raise ValueError(f"expected the start message, got {name!r}")
-        TrainingLoop(PipeOutbox(conn), PipeCommands(conn), config=config, **options).run()
+        if dataset is not None and prefetched.needs_new_data(config):  # the app changed its mind (a checkpoint)
+            dataset = None
+        TrainingLoop(PipeOutbox(conn), PipeCommands(conn), config=config, dataset=dataset, **options).run()
     except (EOFError, OSError):
         pass  # the app went away before or while we started
     except (ValueError, TypeError) as exc:

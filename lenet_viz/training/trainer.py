@@ -119,7 +119,7 @@ class Trainer:
         self._weights = [p.detach() for p in self._params]
         self._before = [torch.empty_like(w) for w in self._weights]  # reused by every UPDATE
         self._runners = {phase: getattr(self, f"_run_{phase.value}") for phase in Phase}
-        self.optimizer = self._make_optimizer()
+        self._optimizer: torch.optim.Optimizer | None = None  # built on first use: see `optimizer`
         self._histograms = Histograms(self.model, seed=self.config.seed)  # edges are chosen anew: re-bins
         self._watch = ForwardWatch(self.model, self._histograms)  # dead ReLUs, activation histograms
         self.health = HealthMonitor()
@@ -147,6 +147,18 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         return make_optimizer(self.config, self._params)
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer, built on first use: torch's first optimizer imports torch._dynamo (~1.5 s), and a
+        window can draw the network from the model alone meanwhile (the run loop builds it right after)."""
+        if self._optimizer is None:
+            self._optimizer = self._make_optimizer()
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        self._optimizer = optimizer
 
     def apply_config(self, config: TrainConfig) -> bool:
         """Adopt new settings.  Returns True if that re-initialized training (seed, data or device changed).

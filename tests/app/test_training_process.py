@@ -126,3 +126,48 @@ def test_a_killed_training_process_is_reported(qtbot, window):
     qtbot.waitUntil(lambda: not w.worker.isRunning(), timeout=LONG)
     w.refresh()
     assert not w.session.running and "RUNNING" not in w.status.text()
+
+
+def test_a_training_process_started_before_the_window_is_adopted_with_its_data(qtbot, tmp_path):
+    """The command line starts the training process before importing Qt (it imports torch and loads the data
+    meanwhile); the window's worker adopts that very process, and a config that changed since (a checkpoint's)
+    still wins over the prefetched data."""
+    from lenet_viz.training import TrainConfig, remote
+
+    remote.start_warm_child(TrainConfig(dataset="digits", threads=1))
+    pid = remote._warm.process.pid
+    w = make_window(qtbot, tmp_path)
+    assert remote._warm is None and w.worker.child_pid == pid  # adopted, not a second process
+    name, images, child = ask(qtbot, w, jobs.dataset_identity)
+    assert (name, child) == ("digits", pid) and images > 0
+    qtbot.keyClick(w, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: iteration_shown(w) == 1, timeout=LONG)
+    w.close()
+    assert w.worker.transport._child.poll() is not None
+
+    remote.start_warm_child(TrainConfig(dataset="random", threads=1))  # prefetched random, started with digits
+    w = make_window(qtbot, tmp_path)
+    assert ask(qtbot, w, jobs.dataset_identity)[0] == "digits" and "digits" in w.status.text()
+    w.close()
+
+
+def test_an_unadopted_early_training_process_ends_with_the_app():
+    code = ("from lenet_viz.training import TrainConfig, remote; remote.start_warm_child(TrainConfig(dataset='digits'));"
+            "print(remote._warm.process.pid, flush=True)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[0])
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and "zombie" not in _state(pid):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in _state(pid), "the early training process outlived the app"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((line for line in f if line.startswith("State:")), "").lower()
+    except OSError:
+        return "gone"

@@ -13,7 +13,7 @@ import trainer_jobs as jobs
 from drained import Drained, ask, drain, until
 from lenet_viz.app.worker import TrainingWorker
 from lenet_viz.training import Phase, TrainConfig, Trainer
-from lenet_viz.training.messages import RunStarted
+from lenet_viz.training.messages import RunningChanged, RunStarted, SnapshotTaken
 
 FAST = TrainConfig(dataset="random", batch_size=16)
 LONG = 60_000  # ms; generous because the first Trainer of a session pays for lazy imports
@@ -295,6 +295,14 @@ def test_snapshot_ready_is_not_reemitted_until_drained(qtbot, make_worker):
     qtbot.waitUntil(lambda: len(emitted) == 1, timeout=LONG)
     qtbot.waitUntil(lambda: worker.trainer.iteration >= 10, timeout=LONG)
     pause(qtbot, worker)
+
+    def paused_snapshot_queued() -> bool:  # the snapshot the loop sends after pausing, not drained yet: else a
+        with worker._lock:  # drain before it arrives leaves its signal emitted before waitSignal below listens
+            events = [e for e in worker._events if e is not None]
+        last = max((k for k, e in enumerate(events) if isinstance(e, RunningChanged)), default=None)
+        return last is not None and any(isinstance(e, SnapshotTaken) for e in events[last + 1 :])
+
+    qtbot.waitUntil(paused_snapshot_queued, timeout=LONG)
     assert len(emitted) == 1
     update = drain(worker)
     assert update.snapshot.iteration == len(update.stats)  # the latest snapshot won
