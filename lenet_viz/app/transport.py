@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from ..training import TrainConfig
 from ..training.loop import TrainingLoop
 from ..training.messages import Command, Event, Failed, RunningChanged, Stop
-from ..training.remote import PACKAGE_ROOT, adopt_warm_child, anchored, child_command, child_env
+from ..training.remote import adopt_warm_child, anchored, spawn
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,8 @@ class ProcessTransport:
         """Start the training process, then hand each of its events to `deliver` until it ends."""
         self._deliver = deliver
         if self._child_end is not None:
-            fd = self._child_end.fileno()
-            try:  # only the socket is inherited (close_fds), and the child works in the package's folder,
-                # not the user's: nothing there is on its import path either (see remote.child_command)
-                self._child = subprocess.Popen(child_command(fd), pass_fds=(fd,), close_fds=True, env=child_env(),
-                                               cwd=PACKAGE_ROOT, stdin=subprocess.DEVNULL)
+            try:
+                self._child = spawn(self._child_end)
             except OSError as exc:
                 log.error("could not start the training process", exc_info=exc)
                 deliver(Failed(self._run, f"Could not start the training process: {exc}"))

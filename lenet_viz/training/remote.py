@@ -136,6 +136,14 @@ def anchored(config: TrainConfig) -> TrainConfig:
     return config
 
 
+def spawn(child_end: socket.socket) -> subprocess.Popen:
+    """Start a training process on its end of a socket pair.  Only that socket is inherited (close_fds), and
+    the child works in the package's folder, not the user's: nothing there is on its import path either."""
+    fd = child_end.fileno()
+    return subprocess.Popen(child_command(fd), pass_fds=(fd,), close_fds=True, env=child_env(), cwd=PACKAGE_ROOT,
+                            stdin=subprocess.DEVNULL)
+
+
 class WarmChild:
     """A training process started before the window is built (before Qt is even imported, by the
     command line): it imports torch and loads `config`'s data meanwhile, told so by a first
@@ -144,10 +152,8 @@ class WarmChild:
 
     def __init__(self, config: TrainConfig) -> None:
         ours, theirs = socket.socketpair()
-        fd = theirs.fileno()
         try:
-            self.process = subprocess.Popen(child_command(fd), pass_fds=(fd,), close_fds=True, env=child_env(),
-                                            cwd=PACKAGE_ROOT, stdin=subprocess.DEVNULL)
+            self.process = spawn(theirs)
         finally:
             theirs.close()  # the child's copy is the only one left: its exit reads as EOF here
         self.conn = Connection(ours.detach())
