@@ -184,7 +184,9 @@ def test_per_map_scale_shows_every_map_from_its_own_min_to_max(panel, snapshot) 
 
 def test_map_numbers_and_the_hover_readout(panel, snapshot) -> None:
     panel.show(snapshot)
-    assert [t.textItem.toPlainText() for t in panel.map_tags["conv2"]] == [str(k) for k in range(16)]
+    assert [t.text() for t in panel.map_tags["conv2"]] == [str(k) for k in range(16)]
+    x, y, _, _ = panel.views["conv2"].grid.rect(5)
+    assert (panel.map_tags["conv2"][5].pos().x(), panel.map_tags["conv2"][5].pos().y()) == (x, y)  # its cell's corner
     x, y, _, _ = panel.views["conv2"].grid.rect(7)
     k, row, col, value = panel.value_at("conv2", x + 3.5, y + 2.5)
     assert (k, row, col) == (7, 2, 3) and value == pytest.approx(float(snapshot.activations["conv2"][7, 2, 3]))
