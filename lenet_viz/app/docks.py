@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
@@ -20,3 +22,19 @@ def add_dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidg
     dock.setWidget(widget)
     window.addDockWidget(area, dock)
     return dock
+
+
+def track_shown(docks: dict[str, QDockWidget], changed: Callable[[str, bool], None]) -> dict[str, bool]:
+    """Whether each dock is on screen, kept current, calling `changed(name, shown)` after each change.
+
+    A tabbed dock behind another tab still says isVisible(); only visibilityChanged tells whether its
+    tab is the one shown, so every dock starts as not shown (call this before the window is shown)."""
+    shown = dict.fromkeys(docks, False)
+
+    def on_change(name: str, visible: bool) -> None:
+        shown[name] = visible
+        changed(name, visible)
+
+    for name, dock in docks.items():
+        dock.visibilityChanged.connect(lambda visible, name=name: on_change(name, visible))
+    return shown

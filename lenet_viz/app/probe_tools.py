@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 from ..data.drawing import load_image
 from ..data.errors import DataError
 from ..training.messages import RefreshConfusion, RequestGallery, ShowSaliency, WatchConfusion
-from .docks import add_dock
+from .docks import add_dock, track_shown
 from .panels.confusion import ConfusionPanel
 from .panels.drawing import DrawingPanel
 from .panels.saliency import SaliencyPanel
@@ -47,10 +47,7 @@ class ProbeTools(QObject):
             "saliency": add_dock(window, "Saliency", self.saliency, RIGHT, scroll=True),
             "confusion": add_dock(window, "Confusion", self.confusion, RIGHT, scroll=True),
         }
-        # A tabbed dock stays "visible" behind another tab: what counts is visibilityChanged's word.
-        self.shown = {name: False for name in self.docks}
-        for name, dock in self.docks.items():
-            dock.visibilityChanged.connect(lambda visible, name=name: self._shown_changed(name, visible))
+        self.shown = track_shown(self.docks, self._shown_changed)
         self.drawing.drawing_changed.connect(self._drawn)
         self.saliency.target_changed.connect(lambda _: self._saliency_wanted())
         self.confusion.refresh_requested.connect(lambda: self.worker.send(RefreshConfusion()))
@@ -97,7 +94,6 @@ class ProbeTools(QObject):
         return True
 
     def _shown_changed(self, name: str, visible: bool) -> None:
-        self.shown[name] = visible
         if name == "saliency":
             self._saliency_wanted()
         elif name == "confusion":

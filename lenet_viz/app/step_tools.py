@@ -23,7 +23,7 @@ from ..training.code_text import training_code_for
 from ..training.messages import CompareUpdate, ExplainCell, ShowGraph
 from ..training.types import Phase
 from .controls import HyperparameterForm
-from .docks import add_dock
+from .docks import add_dock, track_shown
 from .panels.autograd_graph import WAITING, AutogradGraphPanel
 from .panels.code_panel import CodePanel
 from .panels.distributions import DistributionPanel
@@ -58,12 +58,8 @@ class StepTools(QObject):
             "health": add_dock(window, "Health", self.health, LEFT, scroll=True),
             "distributions": add_dock(window, "Distributions", self.distributions, LEFT, scroll=True),
         }
-        self.shown = {name: False for name in self.docks}  # tabbed docks stay "visible": trust visibilityChanged
-        for name, dock in self.docks.items():
-            dock.visibilityChanged.connect(lambda visible, name=name: self._shown_changed(name, visible))
-        tree = window.docks["autograd"]  # the window's tree of next_functions: what the engine walks for it
-        self.shown["tree"] = tree.isVisible()
-        tree.visibilityChanged.connect(lambda visible: self._shown_changed("tree", visible))
+        # With the window's tree of next_functions ("tree"): what the engine walks for it.
+        self.shown = track_shown({**self.docks, "tree": window.docks["autograd"]}, self._shown_changed)
         self.formula.cell_requested.connect(self.explain)
         self.lab.bugs_changed.connect(self._bugs)
         self._cell: tuple[int, int, int] | None = None
@@ -101,7 +97,6 @@ class StepTools(QObject):
         self.worker.apply_config(config)
 
     def _shown_changed(self, name: str, visible: bool) -> None:
-        self.shown[name] = visible
         if name in ("graph", "tree"):
             self._graph_wanted()
         if visible:

@@ -456,7 +456,7 @@ class Trainer:
     def _param_rows(self) -> tuple[ParamRow, ...]:
         """The parameter table: every weight and gradient norm in one fused kernel and one host read."""
         grads = [p.grad for p in self._params if p.grad is not None]
-        norms = torch.stack(foreach.norms([w.float() for w in self._weights] + [g.float() for g in grads])).tolist()
+        norms = torch.stack(foreach.norms(self._weights + grads)).tolist()
         weight_norms, grad_norms = norms[: len(self._weights)], iter(norms[len(self._weights) :])
         return tuple(
             ParamRow(name=n, shape=tuple(p.shape), count=p.numel(), weight_norm=w,
