@@ -29,6 +29,7 @@ from .panels.filters import FilterInspector
 from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
+from .panels.steady_label import SteadyLabel
 from .docks import add_dock
 from .probe_tools import ProbeTools
 from .step_tools import StepTools
@@ -132,9 +133,9 @@ class MainWindow(QMainWindow):
         self.docks["parameters"].raise_()
         self.notice = QLabel("")  # "Saved …", "Opened …", why this dataset: beside the status, never behind it
         self.notice.setObjectName("notice")
-        self.status = QLabel("starting: loading the data and building LeNet…")
+        self.status = SteadyLabel("starting: loading the data and building LeNet…")  # new text every frame
         self.statusBar().addPermanentWidget(self.notice)
-        self.statusBar().addPermanentWidget(self.status, 1)
+        self.statusBar().addPermanentWidget(self.status.holder, 1)
 
         self._process = TRAIN_IN_PROCESS if process is None else process
         self._record, self._record_budget, self._starts = record, record_budget, 0

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QWidget
 
 from .theme import PLOT_BACKGROUND, PLOT_FOREGROUND, dark_palette
+from .panels.steady_label import SteadyLabel
 
 ZOOMS = (0.8, 0.9, 1.0, 1.15, 1.3, 1.5, 1.75, 2.0)
 THEMES = ("dark", "light")
@@ -69,11 +70,11 @@ class BigReadout(QWidget):
         row.setSpacing(18)
         self.values: dict[str, QLabel] = {}
         for name in self.FIELDS:
-            label = QLabel()
+            label = SteadyLabel()
             label.setObjectName("readout")
             label.setTextFormat(Qt.TextFormat.RichText)
             self.values[name] = label
-            row.addWidget(label)
+            row.addWidget(label.holder)
         self.set_values(0, None, None, None)
 
     def set_values(self, iteration: int, loss: float | None, accuracy: float | None, lr: float | None) -> None:

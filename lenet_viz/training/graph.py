@@ -61,10 +61,15 @@ class GraphRecorder:
         self._order: list = []
         self._edges: list[tuple[int, int]] = []
         self._norms: dict[int, torch.Tensor] = {}  # node id -> norm of the gradient that reached it (0-d)
+        self._iteration: int | None = None  # the iteration whose backward was recorded
+        self._built: AutogradGraph | None = None  # the recorded backward's graph, built once
+        self._last: AutogradGraph | None = None  # the latest graph with norms, for iterations not recorded
+        self._unseen: tuple | None = None  # a later recording than _last, not built yet
 
     @contextmanager
-    def observe(self, phase: Phase, loss: torch.Tensor | None, *, shapes: bool, grads: bool) -> Iterator[None]:
-        """Wrap one phase of the trainer; `loss` is the trainer's loss as the phase starts.
+    def observe(self, phase: Phase, loss: torch.Tensor | None, *, shapes: bool, grads: bool,
+                iteration: int | None = None) -> Iterator[None]:
+        """Wrap one phase of the trainer; `loss` is the trainer's loss as the phase starts, of `iteration`.
 
         shapes: record output shapes while FORWARD/LOSS build the graph (worth it when a person
         steps phase by phase: after backward every shape is known from its gradient anyway).
@@ -80,7 +85,7 @@ class GraphRecorder:
             yield
             return
         self.forget_grads()
-        self._loss = loss
+        self._loss, self._iteration = loss, iteration
         self._order, self._edges = walk(loss.grad_fn)
         handles = [fn.register_prehook(self._recorder(k)) for k, fn in enumerate(self._order)]
         try:
@@ -103,19 +108,39 @@ class GraphRecorder:
         return record
 
     def forget_grads(self) -> None:
-        """zero_grad ran (or a new backward starts): the recorded norms no longer describe .grad."""
-        self._loss, self._norms = None, {}
+        """zero_grad ran (or a new backward starts): the recorded norms no longer describe .grad.
+        A recording nobody looked at yet is kept (unbuilt, a few 0-d tensors) as the latest one."""
+        if self._norms and self._built is None:
+            self._unseen = (self._order, self._edges, self._norms, self._iteration)
+        self._loss, self._norms, self._built = None, {}, None
 
-    def graph(self, loss: torch.Tensor | None, param_names: dict[int, str]) -> AutogradGraph | None:
-        """`loss`'s graph as plain data; gradient norms only if backward on this very loss was recorded."""
+    def graph(self, loss: torch.Tensor | None, param_names: dict[int, str], *, latest: bool = False) -> AutogradGraph | None:
+        """`loss`'s graph as plain data; gradient norms only if backward on this very loss was recorded.
+
+        latest: when this loss's backward was not recorded, the latest graph that was (its `norms_at`
+        says which iteration), instead of one without norms: what a running snapshot shows."""
         if loss is None or loss.grad_fn is None:
             return None
-        recorded = loss is self._loss
-        order, edges = (self._order, self._edges) if recorded else walk(loss.grad_fn)
+        if loss is self._loss:
+            if self._built is None:
+                self._built = self._build(self._order, self._edges, self._norms, self._iteration, param_names)
+                if self._norms:
+                    self._last, self._unseen = self._built, None
+            return self._built
+        if latest and self._unseen is not None:
+            self._last, self._unseen = self._build(*self._unseen, param_names), None
+        if latest and self._last is not None:
+            return self._last
+        order, edges = walk(loss.grad_fn)
+        return self._build(order, edges, {}, None, param_names)
+
+    @staticmethod
+    def _build(order: list, edges: list[tuple[int, int]], recorded: dict[int, torch.Tensor], iteration: int | None,
+               param_names: dict[int, str]) -> AutogradGraph:
         norms: dict[int, float] = {}
-        if recorded and self._norms:
-            keys = list(self._norms)
-            norms = dict(zip(keys, torch.stack([self._norms[k] for k in keys]).float().tolist()))  # one host read
+        if recorded:
+            keys = list(recorded)
+            norms = dict(zip(keys, torch.stack([recorded[k] for k in keys]).float().tolist()))  # one host read
         nodes = []
         for k, fn in enumerate(order):
             variable = getattr(fn, "variable", None)  # AccumulateGrad's leaf tensor
@@ -128,4 +153,4 @@ class GraphRecorder:
                     parameter=None if variable is None else param_names.get(id(variable)),
                 )
             )
-        return AutogradGraph(nodes=tuple(nodes), edges=tuple(edges))
+        return AutogradGraph(nodes=tuple(nodes), edges=tuple(edges), norms_at=iteration if norms else None)

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: The snapshot budget never stretches the gap between running snapshots beyond this.
 MAX_SNAPSHOT_GAP_S = 0.25
+#: While training runs, the autograd graph's gradient norms (~1 ms an iteration) are recorded at most
+#: this often; the snapshots between show the latest recorded ones, and say which iteration they are of.
+GRAPH_NORMS_GAP_S = 0.2
 PROBE_MOVES = ("next", "previous", "random")
 #: While training runs, a held-out pass for the confusion matrix takes at most this share of the time
 #: (one chunk of images between two iterations, when the pass is within its budget): training never starves.
@@ -94,6 +97,7 @@ class TrainingLoop:
         self._next_tick = 0.0
         self._snap_due = -math.inf  # running snapshots follow a fixed grid of due times
         self._snap_cost = 0.0
+        self._graph_due = -math.inf  # when running iterations may record the graph's norms again
         self._step_s = 0.0  # how long the last running iteration took
         self._record_path, self._record_budget = record, record_budget
         self.recording: Any = None  # a LoopRecording once the trainer exists (it needs torch)
@@ -171,9 +175,12 @@ class TrainingLoop:
 
     def _train_one(self) -> None:
         self._next_tick = time.perf_counter() + self._period
-        # The graph's gradient norms cost ~1 ms an iteration: only for iterations whose snapshot will be seen.
+        # The graph's gradient norms cost ~1 ms an iteration: only for an iteration whose snapshot will be
+        # seen, a few times a second (GRAPH_NORMS_GAP_S).
         start = time.perf_counter()
-        self._t.record_graph = self.graph_shown and start + self._step_s >= self._snap_due
+        self._t.record_graph = self.graph_shown and start + self._step_s >= self._snap_due and start >= self._graph_due
+        if self._t.record_graph:
+            self._graph_due = start + GRAPH_NORMS_GAP_S
         stats = self._t.step()
         self._step_s = time.perf_counter() - start
         gap = max(self.snapshot_interval, min(self._snap_cost / self.snapshot_budget, MAX_SNAPSHOT_GAP_S))

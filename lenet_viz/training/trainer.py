@@ -208,7 +208,8 @@ class Trainer:
         ran = self.phase
         if ran is Phase.ZERO_GRAD:
             self._conv1_tap.clear()
-        with self._graph.observe(ran, self._loss, shapes=not self._in_step, grads=self.record_graph):
+        with self._graph.observe(ran, self._loss, shapes=not self._in_step, grads=self.record_graph,
+                                 iteration=self.iteration + 1):
             self._runners[ran]()
         self.last_phase = ran
         self.phase = ran.next()
@@ -450,7 +451,8 @@ class Trainer:
             saliency=sal,
             saliency_target=target,
             dead_units=self._watch.dead_units(),
-            autograd_graph=self._graph.graph(self._loss, self._name_of) if self.graph_in_snapshot else None,
+            autograd_graph=self._graph.graph(self._loss, self._name_of, latest=self.last_phase is Phase.UPDATE)
+            if self.graph_in_snapshot else None,
         )
 
     def _param_rows(self) -> tuple[ParamRow, ...]:

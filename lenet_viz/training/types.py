@@ -132,6 +132,9 @@ class AutogradGraph:
 
     nodes: tuple[GraphNode, ...]  # nodes[0] is loss.grad_fn; nodes[k].id == k
     edges: tuple[tuple[int, int], ...]  # (from_id, to_id): to_id is in from_id's next_functions
+    #: The iteration whose backward the gradient norms come from (None: no norms).  While training runs,
+    #: norms are recorded a few times a second, so a snapshot may show an earlier iteration's norms.
+    norms_at: int | None = None
 
     @property
     def structure(self) -> tuple:

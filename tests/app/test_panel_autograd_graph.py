@@ -81,6 +81,23 @@ def test_after_backward_nodes_are_annotated_and_coloured_by_norm(panel, trainer)
     assert panel.nodes[0].texts[0].brush().color() == QColor("#111111")  # dark ink on yellow
 
 
+def test_the_scale_says_which_iterations_gradients_colour_the_boxes(panel, trainer):
+    """Running, the norms are recorded a few times a second: the panel names their iteration."""
+    run_until(trainer, Phase.LOSS)
+    panel.show(trainer.snapshot().autograd_graph)
+    assert panel.legend_title.text() == "‖grad‖ reaching each node\n(log colour scale)"  # no norms yet
+    trainer.step()
+    trainer.step()
+    trainer.record_graph = False
+    trainer.step()  # iteration 3, not recorded: the boxes keep iteration 2's norms
+    graph = trainer.snapshot().autograd_graph
+    panel.show(graph)
+    assert graph.norms_at == 2
+    assert panel.legend_title.text() == "‖grad‖ reaching each node in iteration 2\n(log colour scale)"
+    panel._hovered(0)
+    assert "reached it in iteration 2:" in panel.details.text()
+
+
 def test_same_structure_only_recolours_new_structure_lays_out_again(panel, trainer):
     trainer.step()
     panel.show(trainer.snapshot().autograd_graph)

@@ -146,3 +146,32 @@ def test_a_shared_node_appears_once_and_gets_the_summed_gradient():
     assert g.nodes[names.index("AccumulateGrad")].parameter == "w"
     order, edges = walk(loss.grad_fn)
     assert len(order) == len(g.nodes) and edges == list(g.edges)
+
+
+def test_an_iteration_not_recorded_shows_the_latest_recorded_norms_and_says_whose(digits):
+    """A running loop records the norms a few times a second: the snapshots between show the latest
+    recorded graph, labelled with its iteration, never norms passed off as this iteration's."""
+    t = make(digits)
+    t.step()
+    t.step()
+    recorded = t.snapshot().autograd_graph
+    assert recorded.norms_at == 2 and all(n.grad_norm is not None for n in recorded.nodes)
+    t.record_graph = False
+    t.step()
+    shown = t.snapshot()
+    assert shown.iteration == 3 and shown.autograd_graph is recorded  # iteration 2's norms, saying so
+    t.record_graph = True
+    t.step_phase()  # ZERO_GRAD: .grad is gone, so no norms at all (the tutorial's point)
+    assert all(n.grad_norm is None for n in t.snapshot().autograd_graph.nodes)
+    t.reset()
+    t.record_graph = False
+    t.step()
+    assert t.snapshot().autograd_graph.norms_at is None  # nothing recorded in this run: no norms
+
+
+def test_a_recorded_iteration_labels_its_norms_with_its_number(digits):
+    t = make(digits)
+    run_until(t, Phase.BACKWARD)
+    assert t.snapshot().autograd_graph.norms_at == 1  # iteration 1 is in progress, its backward done
+    t.step_phase()
+    assert t.snapshot().autograd_graph.norms_at == 1 and t.iteration == 1

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ...training.types import AutogradGraph, GraphNode
 from ..graph_layout import GraphLayout, layered_layout
 from .common import LogLegend, decade_range, node_tip, norm_colour, shape_text
+from .steady_label import SteadyLabel
 
 HINT = "No loss yet — run the LOSS phase to build the graph"
 #: While the panel was hidden the engine left the graph out of its snapshots; the next one has it.
@@ -56,11 +57,20 @@ def node_details(node: GraphNode, graph: AutogradGraph) -> str:
     lines.append(
         "no gradient yet (before backward, or after zero_grad)"
         if node.grad_norm is None
+        else f"norm of the gradient that reached it in iteration {graph.norms_at:,}: {node.grad_norm:.6g}"
+        if graph.norms_at is not None
         else f"norm of the gradient that reached it: {node.grad_norm:.6g}"
     )
     if nxt:
         lines.append("next_functions → " + ", ".join(n.parameter or n.name for n in nxt))
     return "\n".join(lines)
+
+
+def legend_title(norms_at: int | None) -> str:
+    """Over the colour scale: whose gradients the colours are (while training runs, the norms are
+    recorded a few times a second, so they may be a few iterations older than the loss on screen)."""
+    when = "" if norms_at is None else f" in iteration {norms_at:,}"
+    return f"‖grad‖ reaching each node{when}\n(log colour scale)"
 
 
 class NodeItem(QGraphicsPathItem):
@@ -154,8 +164,8 @@ class AutogradGraphPanel(QWidget):
         self.details.setMinimumHeight(5 * self.details.fontMetrics().height())
         self.legend = LogLegend()
         scale = QHBoxLayout()
-        self.legend_title = QLabel("‖grad‖ reaching each node\n(log colour scale)")
-        scale.addWidget(self.legend_title)
+        self.legend_title = SteadyLabel(legend_title(None))
+        scale.addWidget(self.legend_title.holder)
         scale.addWidget(self.legend, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -190,6 +200,7 @@ class AutogradGraphPanel(QWidget):
             self._key = key
         decades = decade_range([n.grad_norm for n in graph.nodes if n.grad_norm is not None])
         self.legend.set_decades(decades)
+        self.legend_title.setText(legend_title(graph.norms_at))
         for node in graph.nodes:
             self.nodes[node.id].set_content(node_lines(node), norm_colour(node.grad_norm, decades))
         if self.hovered is not None:  # keep the details under the mouse current
@@ -201,6 +212,7 @@ class AutogradGraphPanel(QWidget):
         self.graph, self.nodes, self._key, self.layout_, self.hovered = None, {}, None, None, None
         self.scene.addSimpleText(text).setBrush(QColor("#c9cdd3"))
         self.details.setText(text)
+        self.legend_title.setText(legend_title(None))
 
     def _build(self, graph: AutogradGraph) -> None:
         self.scene.clear()

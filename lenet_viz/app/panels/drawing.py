@@ -15,11 +15,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...data.drawing import preprocess_drawing
 from ...training.types import Snapshot
 from .common import NO_LABEL, QUIET_COLOR, to_grey_levels, verdict_color, verdict_text
+from .steady_label import SteadyLabel
 
 INK_SIDE = 280  # the canvas's own pixels (10x MNIST's 28): ample for the 20-px box, cheap to preprocess
 PEN_WIDTH = 22  # a digit drawn ~200 px tall shrinks to 20 px with ~2-px strokes, as MNIST's pens were
@@ -191,7 +192,7 @@ class DrawingPanel(QWidget):
         self.undo_button.setToolTip("Take back the last stroke (or the last Clear)")
         self.clear_button.clicked.connect(self.canvas.clear)
         self.undo_button.clicked.connect(self.canvas.undo)
-        self.caption = QLabel("draw a digit: it becomes the probe")
+        self.caption = SteadyLabel("draw a digit: it becomes the probe")
         self.caption.setWordWrap(True)
         font = self.caption.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
@@ -207,7 +208,7 @@ class DrawingPanel(QWidget):
         left.addLayout(buttons)
         right = QVBoxLayout()
         right.addWidget(self.preview_widget, 1)
-        right.addWidget(self.caption)
+        right.addWidget(self.caption.holder)
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 4, 4, 4)
         row.addLayout(left, 3)
@@ -276,7 +277,9 @@ class DrawingPanel(QWidget):
             self.caption.setText(verdict)
         else:  # a held-out image is the probe now: say so, so the preview is not taken for the drawing
             self.caption.setText(f"held-out #{snapshot.probe_index} is the probe · {verdict}")
-        self.caption.setStyleSheet(f"color: {verdict_color(snapshot.prediction, snapshot.probe_label)}")
+        style = f"color: {verdict_color(snapshot.prediction, snapshot.probe_label)}"
+        if self.caption.styleSheet() != style:  # restyling re-polishes the label: only when the verdict flips
+            self.caption.setStyleSheet(style)
 
 
 __all__ = ["DrawingPanel", "InkCanvas", "NO_LABEL", "INK_SIDE", "PEN_WIDTH", "THROTTLE_MS"]

@@ -81,8 +81,7 @@ class FilterInspector(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         sub = self.graphics.addLayout(row=0, col=0)
         self.mosaic = MosaicView(sub, MODES[self.mode][0], FILTERS, DIVERGING_CMAP)
-        self.image_item = self.mosaic.item
-        self.image_item.setOpts(autoDownsample=False)  # nearest neighbour: each weight one crisp square
+        self.image_item = self.mosaic.item  # nearest neighbour: each weight one crisp square
         self.colorbar = pg.ColorBarItem(
             values=(-1, 1), colorMap=DIVERGING_CMAP, interactive=False, colorMapMenu=False, width=16
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import QGraphicsRectItem
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem
 
 from .mosaic import Grid, clamp_infinities
 
@@ -17,8 +18,68 @@ TITLE_POINT_SIZES = (11, 10, 9, 8)  # largest first; a title's width is its cell
 VIEW_PADDING = 0.02
 
 
+def lookup_table(colormap: str | pg.ColorMap | None) -> np.ndarray:
+    """256 RGBA colours, low to high; None: grey, as a digit looks."""
+    if colormap is None:
+        grey = np.arange(256, dtype=np.uint8)
+        return np.stack([grey, grey, grey, np.full(256, 255, np.uint8)], axis=1)
+    cmap = pg.colormap.get(colormap) if isinstance(colormap, str) else colormap
+    return np.ascontiguousarray(cmap.getLookupTable(nPts=256, alpha=True), dtype=np.uint8)
+
+
+def colorize(image: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
+    """(h, w) floats -> (h, w, 4) RGBA bytes: levels[0] the first colour, levels[1] the last, NaN transparent."""
+    lo, hi = float(levels[0]), float(levels[1])
+    span = hi - lo if hi > lo else 1.0
+    with np.errstate(invalid="ignore"):
+        index = np.clip((image - lo) * (255.0 / span), 0, 255)
+    nan = np.isnan(index)
+    rgba = lut[np.where(nan, 0, index).astype(np.uint8)]
+    rgba[nan] = 0
+    return rgba
+
+
+class MosaicImage(QGraphicsPixmapItem):
+    """A float image drawn through a colour map, with ImageItem's few calls the panels use
+    (`setImage`, `image`, `levels`, `clear`).
+
+    Qt draws a pixmap item in C++; pyqtgraph's ImageItem ran Python for its bounds and its paint
+    on every frame, ~0.5 ms per image (the feature maps show five, 30 times a second).  Pixel (r, c)
+    covers x c..c+1, y r..r+1, as in an ImageItem with row-major order; nearest neighbour scaling,
+    so each value is a crisp square."""
+
+    def __init__(self, colormap: str | pg.ColorMap | None = None) -> None:
+        super().__init__()
+        self.image: np.ndarray | None = None
+        self._levels = (0.0, 1.0)
+        self._lut = lookup_table(colormap)
+        self._rgba: np.ndarray | None = None  # the bytes under the pixmap, kept while Qt reads them
+
+    def setImage(self, image: np.ndarray, levels: tuple[float, float], autoLevels: bool = False) -> None:  # noqa: N802, N803 - ImageItem's names
+        if autoLevels:
+            raise ValueError("MosaicImage takes its levels from the caller")
+        self.image = image
+        self._levels = (float(levels[0]), float(levels[1]))
+        self._rgba = colorize(image, self._levels, self._lut)
+        h, w = image.shape
+        qimage = QImage(self._rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        self.setPixmap(QPixmap.fromImage(qimage))
+
+    def getLevels(self) -> tuple[float, float]:  # noqa: N802 - ImageItem's name
+        return self._levels
+
+    @property
+    def levels(self) -> tuple[float, float]:
+        """The values drawn as the first and the last colour."""
+        return self._levels
+
+    def clear(self) -> None:
+        self.image = self._rgba = None
+        self.setPixmap(QPixmap())
+
+
 class MosaicView:
-    """A titled ViewBox holding one mosaic ImageItem: aspect locked, row 0 at the top, fixed range, no mouse.
+    """A titled ViewBox holding one mosaic image: aspect locked, row 0 at the top, fixed range, no mouse.
 
     Also used by the filter inspector.  `frame` is a rectangle (created once) that marks one cell.
     """
@@ -37,9 +98,7 @@ class MosaicView:
         under.setBrush(pg.mkBrush(SEPARATOR_COLOR))
         under.setZValue(-1)
         self.view.addItem(under)
-        self.item = pg.ImageItem(axisOrder="row-major")
-        if colormap is not None:
-            self.item.setColorMap(pg.colormap.get(colormap) if isinstance(colormap, str) else colormap)
+        self.item = MosaicImage(colormap)
         self.view.addItem(self.item)
         self.frame = QGraphicsRectItem()
         self.frame.setPen(pg.mkPen(HIGHLIGHT_COLOR, width=3, cosmetic=True))

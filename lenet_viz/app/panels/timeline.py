@@ -9,7 +9,9 @@ player at "live"; dragging it back pauses the following until it is dragged to t
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QWidget
+
+from .steady_label import SteadyLabel
 
 
 class TimelinePanel(QWidget):
@@ -25,7 +27,7 @@ class TimelinePanel(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.slider.setToolTip("Drag through the run: every iteration is recorded and can be shown exactly")
-        self.readout = QLabel("no recording")
+        self.readout = SteadyLabel("no recording")
         self.readout.setMinimumWidth(self.readout.fontMetrics().horizontalAdvance("iteration 000,000 of 000,000"))
         self.continue_button = QPushButton("Continue from here")
         self.continue_button.setToolTip("Rewind training to this iteration; with changed settings it becomes a new branch")
@@ -33,7 +35,7 @@ class TimelinePanel(QWidget):
         self.live_button.setToolTip("Back to the end of the run, following it as it trains")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
-        for widget in (self.slider, self.readout, self.continue_button, self.live_button):
+        for widget in (self.slider, self.readout.holder, self.continue_button, self.live_button):
             layout.addWidget(widget)
         layout.setStretch(0, 1)
         self.slider.sliderMoved.connect(self._dragged)
