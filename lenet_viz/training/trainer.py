@@ -427,7 +427,7 @@ class Trainer:
         drawn = self._probe_image is not None
         sal, target = saliency(self.model, image, self.saliency_target) if self.saliency_in_snapshot else (None, None)
         c1 = self.model.conv1
-        rows = self._param_rows()
+        rows = self._param_rows(self.last_stats if self.last_phase is Phase.UPDATE else None)
         return Snapshot(
             iteration=self.iteration,
             epoch=self._epoch,
@@ -455,11 +455,17 @@ class Trainer:
             if self.graph_in_snapshot else None,
         )
 
-    def _param_rows(self) -> tuple[ParamRow, ...]:
-        """The parameter table: every weight and gradient norm in one fused kernel and one host read."""
+    def _param_rows(self, stats: StepStats | None = None) -> tuple[ParamRow, ...]:
+        """The parameter table: every weight and gradient norm in one fused kernel and one host read.
+        Right after UPDATE, the iteration's stats hold these very norms (the same kernel on the same
+        tensors: .grad is untouched by the step, the weights are read after it): no kernel at all."""
         grads = [p.grad for p in self._params if p.grad is not None]
-        norms = torch.stack(foreach.norms(self._weights + grads)).tolist()
-        weight_norms, grad_norms = norms[: len(self._weights)], iter(norms[len(self._weights) :])
+        if stats is not None and stats.iteration == self.iteration and not stats.diverged and len(grads) == len(self._params):
+            weight_norms = [stats.weight_norms[n] for n in self._names]
+            grad_norms = iter([stats.grad_norms[n] for n in self._names])
+        else:
+            norms = torch.stack(foreach.norms(self._weights + grads)).tolist()
+            weight_norms, grad_norms = norms[: len(self._weights)], iter(norms[len(self._weights) :])
         return tuple(
             ParamRow(name=n, shape=tuple(p.shape), count=p.numel(), weight_norm=w,
                      grad_norm=None if p.grad is None else next(grad_norms))

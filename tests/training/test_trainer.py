@@ -43,6 +43,19 @@ def test_tutorial_parameters(digits):
     assert all(r.grad_norm is None for r in rows)
 
 
+@pytest.mark.parametrize("bugs", [frozenset(), frozenset({"skip_zero_grad"})])
+def test_the_parameter_table_after_update_is_the_norms_of_the_tensors_now(digits, bugs):
+    """After UPDATE the table reuses the iteration's norms: they must be those of .grad and the weights now."""
+    t = make(digits, bugs=bugs, eval_every=0)
+    for _ in range(3):
+        t.step()
+        rows = t.snapshot().params
+        for row, (name, p) in zip(rows, t.model.named_parameters()):
+            assert row.name == name
+            assert row.weight_norm == float(torch.linalg.vector_norm(p.detach()))
+            assert row.grad_norm == float(torch.linalg.vector_norm(p.grad))
+
+
 def test_phases_walk_the_tutorial(digits):
     t = make(digits, lr=0.1, momentum=0.0)
     t.step()  # so that .grad exists before zero_grad clears it
