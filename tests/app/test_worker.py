@@ -371,3 +371,24 @@ def test_process_shutdown_before_ready_does_not_wait_for_the_build(qtbot):
     assert worker.shutdown(5000)
     assert time.perf_counter() - t0 < 2.5  # terminated, not waited for torch's import and the data
     assert worker.transport._child.poll() is not None
+
+
+def test_running_records_the_graph_norms_a_few_times_a_second_and_snapshots_say_whose(qtbot, make_worker):
+    """The graph's norms cost ~1 ms an iteration: running, they are recorded at most 1/GRAPH_NORMS_GAP_S
+    times a second; every snapshot in between carries the latest recorded graph, never a newer label."""
+    from lenet_viz.training.loop import GRAPH_NORMS_GAP_S
+
+    worker = make_worker(process=False)
+    worker.play()
+    start, snapshots = time.perf_counter(), []
+    while time.perf_counter() - start < 1.5:
+        qtbot.wait(15)
+        if (snap := drain(worker).snapshot) is not None:
+            snapshots.append(snap)
+    pause(qtbot, worker)
+    seconds = time.perf_counter() - start
+    graphs = [(s.iteration, s.autograd_graph.norms_at) for s in snapshots if s.autograd_graph is not None]
+    assert len(graphs) >= 10
+    assert all(at is not None and at <= iteration for iteration, at in graphs[1:])
+    recorded = {at for _, at in graphs}
+    assert len(recorded) <= seconds / GRAPH_NORMS_GAP_S + 2 < len(graphs)
