@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..model import LeNet
 from .types import AutogradNode
+from .watch import forward_layers
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -19,9 +19,8 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 def activations(model: LeNet, image: torch.Tensor) -> dict[str, np.ndarray]:
     """Every layer's output for one (1, 32, 32) image, post-ReLU where the tutorial applies ReLU.
 
-    The layers' functions are called with their own weights rather than the modules, so the trainer's
-    forward hooks (which watch the training batch) cost a snapshot nothing; a test proves the result
-    equals `LeNet.forward`.  All eight arrays are views of one host copy.  For one image, oneDNN's
+    The same step-by-step forward as the training batch's (`watch.forward_layers`); a test proves the
+    result equals `LeNet.forward`.  All eight arrays are views of one host copy.  For one image, oneDNN's
     convolution costs ~3x PyTorch's own (its set-up dominates), so it is off here: within 1e-6 of it.
     """
     mkldnn = torch.backends.mkldnn
@@ -33,18 +32,10 @@ def activations(model: LeNet, image: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def _activations(model: LeNet, image: torch.Tensor) -> dict[str, np.ndarray]:
-    x = image.reshape(1, 1, 32, 32)
-    conv1 = F.relu(F.conv2d(x, model.conv1.weight, model.conv1.bias))
-    pool1 = F.max_pool2d(conv1, 2)
-    conv2 = F.relu(F.conv2d(pool1, model.conv2.weight, model.conv2.bias))
-    pool2 = F.max_pool2d(conv2, 2)
-    fc1 = F.relu(F.linear(torch.flatten(pool2, 1), model.fc1.weight, model.fc1.bias))
-    fc2 = F.relu(F.linear(fc1, model.fc2.weight, model.fc2.bias))
-    out = F.linear(fc2, model.fc3.weight, model.fc3.bias)
-    probs = torch.softmax(out, dim=1)
-    named = {
-        "conv1": conv1, "pool1": pool1, "conv2": conv2, "pool2": pool2,
-        "fc1": fc1, "fc2": fc2, "output": out, "probabilities": probs,
+    y = forward_layers(model, image.reshape(1, 1, 32, 32))
+    named = {  # post-ReLU where the tutorial applies ReLU
+        "conv1": y["relu_conv1"], "pool1": y["pool1"], "conv2": y["relu_conv2"], "pool2": y["pool2"],
+        "fc1": y["relu_fc1"], "fc2": y["relu_fc2"], "output": y["output"], "probabilities": torch.softmax(y["output"], dim=1),
     }
     flat = to_numpy(torch.cat([v.reshape(-1) for v in named.values()]).float())
     arrays, start = {}, 0

@@ -1,8 +1,9 @@
 """The training batch's forward pass, watched as LeNet computes it.
 
-`ForwardWatch.forward` is `LeNet.forward` step by step (a test proves the output equal bit for bit),
-keeping what the health check and the formula need on the way, with no module hooks: hooks send
-every layer call through torch's slow path (~0.3 ms an iteration, measured with the bench).
+`forward_layers` is `LeNet.forward` step by step (a test proves the output equal bit for bit), keeping
+every layer's output; `ForwardWatch.forward` takes from it what the health check and the formula
+need, with no module hooks: hooks send every layer call through torch's slow path (~0.3 ms an
+iteration, measured with the bench).
 
 Every training forward: which ReLU units are dead, i.e. output zero for every image of the batch
 at every position (a channel of conv1/conv2, a neuron of fc1/fc2).  A conv channel is read from
@@ -12,8 +13,8 @@ to scan.  One sum per layer, read with the iteration's other numbers in one host
 counted on the host (~1-2 % of an iteration, measured: see the README's "Break it").  On sampled
 iterations, also each layer's activation histogram, from its output.
 
-Only the trainer's FORWARD phase goes through here: the probe image of a snapshot and the held-out
-evaluation call the model itself and never touch the batch's numbers.
+Only the trainer's FORWARD phase goes through `ForwardWatch`: a snapshot's probe image (`forward_layers`
+alone) and the held-out evaluation never touch the batch's numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,30 @@ import torch.nn.functional as F
 from ..model import LeNet
 from .histograms import Histograms
 from .types import RELU_LAYERS
+
+
+def forward_layers(model: LeNet, x: torch.Tensor,
+                   on_conv1: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> dict[str, torch.Tensor]:
+    """`LeNet.forward` step by step, the same operations in the same order, keeping every layer's
+    output: "conv1" ... "fc2" before their ReLU, "relu_conv1" ... "relu_fc2" after it, "pool1",
+    "pool2", and "output" (fc3, what `model(x)` returns).  `on_conv1(input, output)` sees conv1.
+    The training batch's forward and a snapshot's probe image both go through here."""
+    m = model  # the layers' own functions with their own weights: what the modules call, without their overhead
+    conv1 = F.conv2d(x, m.conv1.weight, m.conv1.bias)
+    if on_conv1 is not None:
+        on_conv1(x, conv1)
+    relu_conv1 = F.relu(conv1)
+    pool1 = F.max_pool2d(relu_conv1, (2, 2))
+    conv2 = F.conv2d(pool1, m.conv2.weight, m.conv2.bias)
+    relu_conv2 = F.relu(conv2)
+    pool2 = F.max_pool2d(relu_conv2, 2)
+    fc1 = F.linear(torch.flatten(pool2, 1), m.fc1.weight, m.fc1.bias)
+    relu_fc1 = F.relu(fc1)
+    fc2 = F.linear(relu_fc1, m.fc2.weight, m.fc2.bias)
+    relu_fc2 = F.relu(fc2)
+    return {"conv1": conv1, "relu_conv1": relu_conv1, "pool1": pool1, "conv2": conv2, "relu_conv2": relu_conv2,
+            "pool2": pool2, "fc1": fc1, "relu_fc1": relu_fc1, "fc2": fc2, "relu_fc2": relu_fc2,
+            "output": F.linear(relu_fc2, m.fc3.weight, m.fc3.bias)}
 
 
 class ForwardWatch:
@@ -43,25 +68,15 @@ class ForwardWatch:
 
     def forward(self, model: LeNet, x: torch.Tensor,
                 on_conv1: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
-        """`model(x)`, the same operations in the same order; `on_conv1(input, output)` sees conv1."""
-        conv1 = model.conv1(x)
-        if on_conv1 is not None:
-            on_conv1(x, conv1)
-        pool1 = F.max_pool2d(F.relu(conv1), (2, 2))
-        conv2 = model.conv2(pool1)
-        pool2 = F.max_pool2d(F.relu(conv2), 2)
-        fc1 = model.fc1(torch.flatten(pool2, 1))
-        relu1 = F.relu(fc1)
-        fc2 = model.fc2(relu1)
-        relu2 = F.relu(fc2)
-        out = model.fc3(relu2)
+        """`model(x)` (see `forward_layers`); `on_conv1(input, output)` sees conv1."""
+        y = forward_layers(model, x, on_conv1)
         # Values >= 0 sum to 0 only if all are 0: a sum (the cheapest reduction) tells a dead unit.
-        self._sums = {"conv1": pool1.detach().sum(dim=(0, 2, 3)), "conv2": pool2.detach().sum(dim=(0, 2, 3)),
-                      "fc1": relu1.detach().sum(0), "fc2": relu2.detach().sum(0)}
+        self._sums = {"conv1": y["pool1"].detach().sum(dim=(0, 2, 3)), "conv2": y["pool2"].detach().sum(dim=(0, 2, 3)),
+                      "fc1": y["relu_fc1"].detach().sum(0), "fc2": y["relu_fc2"].detach().sum(0)}
         if self.sampling:
-            outputs = {"conv1": conv1, "conv2": conv2, "fc1": fc1, "fc2": fc2, "fc3": out}
+            outputs = {"conv1": y["conv1"], "conv2": y["conv2"], "fc1": y["fc1"], "fc2": y["fc2"], "fc3": y["output"]}
             self.activation_counts = {k: self.histograms.activation(k, v.detach()) for k, v in outputs.items()}
-        return out
+        return y["output"]
 
     def dead_sums(self) -> torch.Tensor | None:
         """Every ReLU unit's output summed over the last batch, concatenated (for the iteration's one
