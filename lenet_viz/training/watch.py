@@ -36,22 +36,23 @@ def forward_layers(model: LeNet, x: torch.Tensor,
     output: "conv1" ... "fc2" before their ReLU, "relu_conv1" ... "relu_fc2" after it, "pool1",
     "pool2", and "output" (fc3, what `model(x)` returns).  `on_conv1(input, output)` sees conv1.
     The training batch's forward and a snapshot's probe image both go through here."""
-    m = model  # the layers' own functions with their own weights: what the modules call, without their overhead
-    conv1 = F.conv2d(x, m.conv1.weight, m.conv1.bias)
+    # The modules themselves, not their functions: a hook someone puts on a layer (a notebook, a test)
+    # still sees what the network is fed.
+    conv1 = model.conv1(x)
     if on_conv1 is not None:
         on_conv1(x, conv1)
     relu_conv1 = F.relu(conv1)
     pool1 = F.max_pool2d(relu_conv1, (2, 2))
-    conv2 = F.conv2d(pool1, m.conv2.weight, m.conv2.bias)
+    conv2 = model.conv2(pool1)
     relu_conv2 = F.relu(conv2)
     pool2 = F.max_pool2d(relu_conv2, 2)
-    fc1 = F.linear(torch.flatten(pool2, 1), m.fc1.weight, m.fc1.bias)
+    fc1 = model.fc1(torch.flatten(pool2, 1))
     relu_fc1 = F.relu(fc1)
-    fc2 = F.linear(relu_fc1, m.fc2.weight, m.fc2.bias)
+    fc2 = model.fc2(relu_fc1)
     relu_fc2 = F.relu(fc2)
     return {"conv1": conv1, "relu_conv1": relu_conv1, "pool1": pool1, "conv2": conv2, "relu_conv2": relu_conv2,
             "pool2": pool2, "fc1": fc1, "relu_fc1": relu_fc1, "fc2": fc2, "relu_fc2": relu_fc2,
-            "output": F.linear(relu_fc2, m.fc3.weight, m.fc3.bias)}
+            "output": model.fc3(relu_fc2)}
 
 
 class ForwardWatch:
