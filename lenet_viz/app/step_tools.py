@@ -24,8 +24,9 @@ from ..training.messages import CompareUpdate, ExplainCell, ShowGraph
 from ..training.types import Phase
 from .controls import HyperparameterForm
 from .docks import add_dock, track_shown
-from .panels.autograd_graph import WAITING, AutogradGraphPanel
+from .panels.autograd_graph import AutogradGraphPanel
 from .panels.code_panel import CodePanel
+from .panels.common import WAITING
 from .panels.distributions import DistributionPanel
 from .panels.formula import FormulaPanel
 from .panels.health import HealthPanel

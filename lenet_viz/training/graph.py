@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -53,18 +54,23 @@ def walk(root) -> tuple[list, list[tuple[int, int]]]:  # noqa: ANN001 - torch.au
     return order, edges
 
 
+@dataclass
+class _Recording:
+    """One recorded backward: the walk it hooked, the norms its hooks took, the graph built from them once."""
+
+    order: list
+    edges: list[tuple[int, int]]
+    iteration: int | None
+    norms: dict[int, torch.Tensor] = field(default_factory=dict)  # node id -> norm of the gradient that reached it (0-d)
+    graph: AutogradGraph | None = None
+
+
 class GraphRecorder:
     """Follows one trainer's phases: shapes during FORWARD/LOSS, incoming gradient norms in BACKWARD."""
 
     def __init__(self) -> None:
-        self._loss: torch.Tensor | None = None  # the loss whose backward was recorded
-        self._order: list = []
-        self._edges: list[tuple[int, int]] = []
-        self._norms: dict[int, torch.Tensor] = {}  # node id -> norm of the gradient that reached it (0-d)
-        self._iteration: int | None = None  # the iteration whose backward was recorded
-        self._built: AutogradGraph | None = None  # the recorded backward's graph, built once
-        self._last: AutogradGraph | None = None  # the latest graph with norms, for iterations not recorded
-        self._unseen: tuple | None = None  # a later recording than _last, not built yet
+        self._loss: torch.Tensor | None = None  # the loss whose recorded backward still describes .grad
+        self._latest: _Recording | None = None  # kept after zero_grad: what running snapshots show
 
     @contextmanager
     def observe(self, phase: Phase, loss: torch.Tensor | None, *, shapes: bool, grads: bool,
@@ -84,53 +90,45 @@ class GraphRecorder:
         if not grads or phase is not Phase.BACKWARD or loss is None or loss.grad_fn is None:
             yield
             return
-        self.forget_grads()
-        self._loss, self._iteration = loss, iteration
-        self._order, self._edges = walk(loss.grad_fn)
-        handles = [fn.register_prehook(self._recorder(k)) for k, fn in enumerate(self._order)]
+        self._loss = loss
+        rec = self._latest = _Recording(*walk(loss.grad_fn), iteration)
+        handles = [fn.register_prehook(self._recorder(rec, k)) for k, fn in enumerate(rec.order)]
         try:
             yield
         finally:
             for h in handles:
                 h.remove()
 
-    def _recorder(self, k: int):  # noqa: ANN202
+    @staticmethod
+    def _recorder(rec: _Recording, k: int):  # noqa: ANN205
         def record(grad_outputs: tuple) -> None:  # returns None: the gradient flows on untouched
             grads = [g for g in grad_outputs if g is not None]  # LeNet's nodes have one output each
             if not grads:
                 return
             norm = torch.linalg.vector_norm  # a 0-d tensor: no host sync inside backward
-            self._norms[k] = norm(grads[0]) if len(grads) == 1 else norm(torch.stack([norm(g) for g in grads]))
-            meta = self._order[k].metadata
+            rec.norms[k] = norm(grads[0]) if len(grads) == 1 else norm(torch.stack([norm(g) for g in grads]))
+            meta = rec.order[k].metadata
             if SHAPE_KEY not in meta:
                 meta[SHAPE_KEY] = tuple(grads[0].shape)
 
         return record
 
     def forget_grads(self) -> None:
-        """zero_grad ran (or a new backward starts): the recorded norms no longer describe .grad.
-        A recording nobody looked at yet is kept (unbuilt, a few 0-d tensors) as the latest one."""
-        if self._norms and self._built is None:
-            self._unseen = (self._order, self._edges, self._norms, self._iteration)
-        self._loss, self._norms, self._built = None, {}, None
+        """zero_grad ran: the recorded norms no longer describe .grad (the recording stays the latest one)."""
+        self._loss = None
 
     def graph(self, loss: torch.Tensor | None, param_names: dict[int, str], *, latest: bool = False) -> AutogradGraph | None:
         """`loss`'s graph as plain data; gradient norms only if backward on this very loss was recorded.
 
-        latest: when this loss's backward was not recorded, the latest graph that was (its `norms_at`
-        says which iteration), instead of one without norms: what a running snapshot shows."""
+        latest: when this loss's backward was not recorded, the latest recording with norms (its
+        `norms_at` says which iteration), instead of a graph without norms: what a running snapshot shows."""
         if loss is None or loss.grad_fn is None:
             return None
-        if loss is self._loss:
-            if self._built is None:
-                self._built = self._build(self._order, self._edges, self._norms, self._iteration, param_names)
-                if self._norms:
-                    self._last, self._unseen = self._built, None
-            return self._built
-        if latest and self._unseen is not None:
-            self._last, self._unseen = self._build(*self._unseen, param_names), None
-        if latest and self._last is not None:
-            return self._last
+        rec = self._latest
+        if rec is not None and (loss is self._loss or (latest and rec.norms)):
+            if rec.graph is None:  # built once, however many snapshots show it
+                rec.graph = self._build(rec.order, rec.edges, rec.norms, rec.iteration, param_names)
+            return rec.graph
         order, edges = walk(loss.grad_fn)
         return self._build(order, edges, {}, None, param_names)
 

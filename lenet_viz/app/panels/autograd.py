@@ -9,13 +9,11 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from ...training.types import AutogradNode, Phase, Snapshot
-from .common import LAYER_COLORS, swatch
+from .common import LAYER_COLORS, WAITING, swatch
 from .common import node_tip as describe
 
 CAPTION = "loss.grad_fn.next_functions, walked to every parameter"
 HINT = "No loss yet — run the LOSS phase to build the graph"
-#: While the panel was hidden the engine left the tree out of its snapshots; the next one has it.
-WAITING = "Reading this iteration's graph from the engine…"
 _WAITING = object()
 
 def stale_note(snapshot: Snapshot) -> str:

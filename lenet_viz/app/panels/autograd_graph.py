@@ -31,8 +31,6 @@ from .common import LogLegend, decade_range, node_tip, norm_colour, shape_text
 from .steady_label import SteadyLabel
 
 HINT = "No loss yet — run the LOSS phase to build the graph"
-#: While the panel was hidden the engine left the graph out of its snapshots; the next one has it.
-WAITING = "Reading this iteration's graph from the engine…"
 FONT_PT = 16  # the name's size at 100 % zoom (shape and norm: 2 pt less); the view fits, the wheel zooms
 _WIDGET = object()  # show() without an argument is QWidget.show()
 MIN_FIT_SCALE = 0.45  # fitting a tall graph into a small dock stops here: below it no text is readable

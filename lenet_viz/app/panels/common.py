@@ -28,6 +28,9 @@ WRONG_COLOR = "#e6194b"  # it does not
 LABEL_COLOR = "#4c9be8"  # the true label
 UNLABELLED_COLOR = "#f2a900"  # the prediction for a drawing: neither right nor wrong
 QUIET_COLOR = "#9aa0a8"  # secondary text: shapes, counts, hints
+#: What the graph and the tree say when their dock was just shown: the engine left them out of its
+#: snapshots while nobody looked, and the next snapshot has them.
+WAITING = "Reading this iteration's graph from the engine…"
 #: What a panel says when the probe is the user's own drawing or image: there is no right answer.
 NO_LABEL = "no label (your drawing)"
 
