@@ -93,9 +93,21 @@ def test_the_scale_says_which_iterations_gradients_colour_the_boxes(panel, train
     graph = trainer.snapshot().autograd_graph
     panel.show(graph)
     assert graph.norms_at == 2
-    assert panel.legend_title.text() == "‖grad‖ reaching each node in iteration 2\n(log colour scale)"
+    assert panel.legend_title.text() == "‖grad‖ reaching each node\nin iteration 2 (log scale)"
     panel._hovered(0)
     assert "reached it in iteration 2:" in panel.details.text()
+
+
+def test_a_graph_arriving_replaces_the_waiting_line_below_it(panel, trainer):
+    """After "reading the graph…" the line below must not stay once the graph is on screen."""
+    from lenet_viz.app.panels.autograd_graph import NODE_HINT
+    from lenet_viz.app.panels.common import WAITING
+
+    trainer.step()
+    panel.clear(WAITING)
+    assert panel.details.text() == WAITING
+    panel.show(trainer.snapshot().autograd_graph)
+    assert panel.details.text() == NODE_HINT and panel.nodes
 
 
 def test_same_structure_only_recolours_new_structure_lays_out_again(panel, trainer):

@@ -31,6 +31,8 @@ from .common import LogLegend, decade_range, node_tip, norm_colour, shape_text
 from .steady_label import SteadyLabel
 
 HINT = "No loss yet — run the LOSS phase to build the graph"
+#: Below a graph on screen, until a node is hovered (the line before it, e.g. WAITING, is no longer true).
+NODE_HINT = "Hover a node: what it computes, its shape, the gradient that reached it, where backward goes next"
 FONT_PT = 16  # the name's size at 100 % zoom (shape and norm: 2 pt less); the view fits, the wheel zooms
 _WIDGET = object()  # show() without an argument is QWidget.show()
 MIN_FIT_SCALE = 0.45  # fitting a tall graph into a small dock stops here: below it no text is readable
@@ -67,8 +69,9 @@ def node_details(node: GraphNode, graph: AutogradGraph) -> str:
 def legend_title(norms_at: int | None) -> str:
     """Over the colour scale: whose gradients the colours are (while training runs, the norms are
     recorded a few times a second, so they may be a few iterations older than the loss on screen)."""
-    when = "" if norms_at is None else f" in iteration {norms_at:,}"
-    return f"‖grad‖ reaching each node{when}\n(log colour scale)"
+    if norms_at is None:
+        return "‖grad‖ reaching each node\n(log colour scale)"
+    return f"‖grad‖ reaching each node\nin iteration {norms_at:,} (log scale)"  # two short lines: the scale keeps its room
 
 
 class NodeItem(QGraphicsPathItem):
@@ -234,6 +237,7 @@ class AutogradGraphPanel(QWidget):
             self.scene.addItem(item)
             self.nodes[node.id] = item
         self.scene.setSceneRect(self.scene.itemsBoundingRect().adjusted(-40, -40, 40, 40))
+        self.details.setText(NODE_HINT)
         self.view.auto_fit = True
         self.view.fit()
 
