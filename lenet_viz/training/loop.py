@@ -68,7 +68,9 @@ class Commands(Protocol):
 
 
 class Outbox(Protocol):
-    """Where the loop's events go, in order, from the loop's thread."""
+    """Where the loop's events go, in order, from the loop's thread.  An outbox may also offer
+    `emit_later(make)`: send `make()`, made on a thread of its own, after what came before
+    (`remote.PipeOutbox` does, for snapshots); without it the loop makes the event itself."""
 
     def emit(self, event: Event) -> None: ...
 
@@ -406,16 +408,40 @@ class TrainingLoop:
             self._publish()
 
     def _publish(self) -> None:
-        self._emit(SnapshotTaken(self.run_id, self._snapshot(), self._t.config))
+        """Send a snapshot of now.  An outbox with its own sending thread (a training process's) takes
+        the probe's forward pass and the pickling there: the training thread only reads and copies."""
+        start = time.perf_counter()
+        finish, run, config = self._snapshot_later(), self.run_id, self._t.config
+
+        def event() -> Event:
+            try:
+                return SnapshotTaken(run, finish(), config)
+            except Exception as exc:  # noqa: BLE001 - a bug: said in one line, the app goes on
+                log.error("Taking a snapshot failed", exc_info=exc)
+                return Failed(run, user_message("Taking a snapshot", exc))
+
+        later = getattr(self.outbox, "emit_later", None)
+        if later is not None:
+            later(event)
+        else:
+            self._emit(event())
+        self._snapshot_took(time.perf_counter() - start)
 
     def _snapshot(self) -> Snapshot:
         start = time.perf_counter()
-        self._t.graph_in_snapshot, self._t.tree_in_snapshot = self.graph_shown, self.tree_shown
-        snapshot = self._t.snapshot()
-        cost = time.perf_counter() - start  # the estimate falls at once and rises slowly, so
-        rising = self._snap_cost and cost > self._snap_cost  # one hiccup cannot stall the display
-        self._snap_cost = 0.8 * self._snap_cost + 0.2 * cost if rising else cost
+        snapshot = self._snapshot_later()()
+        self._snapshot_took(time.perf_counter() - start)
         return snapshot
+
+    def _snapshot_later(self) -> Callable[[], Snapshot]:
+        self._t.graph_in_snapshot, self._t.tree_in_snapshot = self.graph_shown, self.tree_shown
+        return self._t.snapshot_later()
+
+    def _snapshot_took(self, cost: float) -> None:
+        """What a snapshot cost this thread: the estimate falls at once and rises slowly, so one
+        hiccup cannot stall the display."""
+        rising = self._snap_cost and cost > self._snap_cost
+        self._snap_cost = 0.8 * self._snap_cost + 0.2 * cost if rising else cost
 
     def _restarted(self, cause: str, **extra: Any) -> None:
         self.run_id += 1

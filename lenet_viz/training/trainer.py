@@ -29,7 +29,7 @@ from .explain import Conv1Tap, compare_manual_update, explain_conv1_grad
 from .graph import GraphRecorder
 from .history import MetricHistory
 from .insight import HeldOutPass, gallery, probe_tensor, saliency
-from .probes import activations, autograd_chain, to_numpy
+from .probes import FrozenLeNet, activations_later, autograd_chain, to_numpy
 from .watch import ForwardWatch
 from .types import Conv1GradExplanation, ParamRow, Phase, Snapshot, StepStats, UpdateComparison
 
@@ -422,27 +422,28 @@ class Trainer:
 
     def snapshot(self) -> Snapshot:
         """Everything a user can look at right now, as copies safe to hand to another thread."""
+        return self.snapshot_later()()
+
+    def snapshot_later(self) -> Callable[[], Snapshot]:
+        """`snapshot()` in two halves: everything is read now, on this thread (copies of the weights
+        and of the conv1 arrays, the norms, the graph); the returned function runs the probe image
+        through the copied weights and returns the Snapshot, on any thread, at any time later."""
         image = self._fed(self._probe_input())
-        acts = activations(self.model, image)
+        frozen = FrozenLeNet(self._weights)  # conv1's weight and bias are read from this copy too
+        acts = activations_later(frozen, image)
         drawn = self._probe_image is not None
         sal, target = saliency(self.model, image, self.saliency_target) if self.saliency_in_snapshot else (None, None)
         c1 = self.model.conv1
         rows = self._param_rows(self.last_stats if self.last_phase is Phase.UPDATE else None)
-        return Snapshot(
+        now = dict(
             iteration=self.iteration,
             epoch=self._epoch,
             last_phase=self.last_phase,
             next_phase=self.phase,
             probe_index=self.probe_index,
-            probe_image=to_numpy(image[0]).astype("float32", copy=False),
             probe_label=None if drawn else int(self._test_y[self.probe_index]),
-            activations=acts,
-            prediction=int(acts["output"].argmax()),
-            conv1_weight=to_numpy(c1.weight),
-            conv1_grad=None if c1.weight.grad is None else to_numpy(c1.weight.grad),
-            conv1_update=None if (cu := self._conv1_update()) is None else to_numpy(cu),
-            conv1_bias=to_numpy(c1.bias),
-            conv1_bias_grad=None if c1.bias.grad is None else to_numpy(c1.bias.grad),
+            conv1_grad=None if c1.weight.grad is None else to_numpy(c1.weight.grad),  # accumulates in place
+            conv1_bias_grad=None if c1.bias.grad is None else to_numpy(c1.bias.grad),  # under skip_zero_grad
             params=rows,
             autograd=None if self._loss is None or not self.tree_in_snapshot else autograd_chain(self._loss, self._name_of),
             loss=self._loss_value,
@@ -454,6 +455,16 @@ class Trainer:
             autograd_graph=self._graph.graph(self._loss, self._name_of, latest=self.last_phase is Phase.UPDATE)
             if self.graph_in_snapshot else None,
         )
+
+        update = self._conv1_update()  # a fresh tensor
+
+        def finish() -> Snapshot:
+            a, weights = acts(), frozen.weights()
+            return Snapshot(**now, probe_image=to_numpy(image[0]).astype("float32", copy=False), activations=a,
+                            prediction=int(a["output"].argmax()), conv1_weight=to_numpy(weights[0]),
+                            conv1_bias=to_numpy(weights[1]), conv1_update=None if update is None else to_numpy(update))
+
+        return finish
 
     def _param_rows(self, stats: StepStats | None = None) -> tuple[ParamRow, ...]:
         """The parameter table: every weight and gradient norm in one fused kernel and one host read.

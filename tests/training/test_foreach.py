@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from lenet_viz.model import LeNet
@@ -37,17 +38,38 @@ def test_the_feature_maps_are_the_networks_own_forward_pass():
     model = LeNet()
     image = torch.randn(1, 32, 32)
     acts = activations(model, image)
-    assert torch.backends.mkldnn.enabled  # activations() switches oneDNN off for itself only
-    torch.backends.mkldnn.enabled = False  # the backend activations() uses
-    try:
-        with torch.no_grad():
-            out = model(image.reshape(1, 1, 32, 32))[0]
-    finally:
-        torch.backends.mkldnn.enabled = True
-    with torch.no_grad():  # and the batch's backend: the same numbers within float rounding
-        torch.testing.assert_close(model(image.reshape(1, 1, 32, 32))[0], out, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        out = model(image.reshape(1, 1, 32, 32))[0]
     torch.testing.assert_close(torch.from_numpy(acts["output"]), out, rtol=0, atol=0)
     torch.testing.assert_close(torch.from_numpy(acts["probabilities"]), torch.softmax(out, 0), rtol=0, atol=0)
+
+
+def test_activations_later_sees_the_weights_of_when_it_was_asked_and_runs_on_any_thread():
+    """A training process runs the probe's forward on its sending thread while training goes on:
+    the weights are copied when asked, and no global switch (oneDNN's) flips under the training thread."""
+    import threading
+
+    from lenet_viz.training.probes import activations_later
+
+    torch.manual_seed(0)
+    model = LeNet()
+    image = torch.randn(1, 32, 32)
+    want = activations(model, image)
+    later = activations_later(model, image)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # an optimizer step meanwhile
+    image.add_(5.0)  # and a probe that changed in place
+    flags: list[bool] = []
+    got: dict = {}
+    torch.backends.mkldnn.enabled = True
+    thread = threading.Thread(target=lambda: (got.update(later()), flags.append(torch.backends.mkldnn.enabled)))
+    thread.start()
+    thread.join()
+    assert flags == [True] and torch.backends.mkldnn.enabled
+    for name, maps in want.items():
+        np.testing.assert_array_equal(got[name], maps)
+    assert not np.array_equal(activations(model, image)["output"], want["output"])
 
 
 def test_the_trainer_trains_exactly_as_the_tutorials_plain_loop():

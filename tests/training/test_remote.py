@@ -122,3 +122,80 @@ def test_a_result_that_cannot_travel_is_an_error_not_a_crash(child):
     assert failed.message.startswith("Sending a task's result failed") and failed.token == 1
     conn.send(Call(2, jobs.iteration))  # still serving
     assert until(conn, CallDone)[-1] == CallDone(1, 2, 0)
+
+
+@pytest.fixture
+def pipe():
+    """(a PipeOutbox on one end of a socket pair, the other end)."""
+    from lenet_viz.training.remote import PipeOutbox
+
+    ours, theirs = socket.socketpair()
+    conn, their_conn = Connection(ours.detach()), Connection(theirs.detach())
+    outbox = PipeOutbox(their_conn)
+    yield outbox, conn
+    outbox.close()
+    their_conn.close()
+    conn.close()
+
+
+def received(conn: Connection, n: int) -> list[Event]:
+    out = []
+    for _ in range(n):
+        assert conn.poll(TIMEOUT)
+        out.append(conn.recv())
+    return out
+
+
+def test_the_outbox_sends_in_order_and_makes_later_events_on_its_own_thread(pipe):
+    """The training thread hands a snapshot over unmade: it is made (the probe's forward pass) and
+    pickled on the sending thread, and still arrives after what was emitted before it and before what follows."""
+    outbox, conn = pipe
+    made_on = []
+
+    def make() -> Event:
+        made_on.append(threading.current_thread())
+        return Failed(1, "made later")
+
+    outbox.emit(Failed(1, "first"))
+    outbox.emit_later(make)
+    outbox.emit(Failed(1, "third"))
+    assert [e.message for e in received(conn, 3)] == ["first", "made later", "third"]
+    assert made_on and made_on[0] is not threading.current_thread()
+
+
+def test_a_failing_make_is_logged_and_the_outbox_goes_on(pipe, caplog):
+    outbox, conn = pipe
+    outbox.emit_later(lambda: 1 / 0)
+    outbox.emit(Failed(1, "after"))
+    assert [e.message for e in received(conn, 1)] == ["after"]
+    assert "could not be made" in caplog.text
+
+
+def test_close_sends_what_is_queued(pipe):
+    outbox, conn = pipe
+    for k in range(20):
+        outbox.emit(Failed(1, str(k)))
+    outbox.close()
+    assert [e.message for e in received(conn, 20)] == [str(k) for k in range(20)]
+
+
+def test_a_parent_that_stops_reading_slows_the_loop_down_instead_of_filling_memory(pipe, monkeypatch):
+    """At most QUEUE events wait; past that emit() blocks, as a direct send on a full socket did."""
+    outbox, conn = pipe
+    gate = threading.Event()
+    outbox.emit_later(lambda: (gate.wait(TIMEOUT), Failed(1, "held"))[1])  # the sender is busy with this one
+    emitted = []
+
+    def flood() -> None:
+        for k in range(outbox.QUEUE + 5):
+            outbox.emit(Failed(1, str(k)))
+            emitted.append(k)
+
+    flooding = threading.Thread(target=flood, daemon=True)
+    flooding.start()
+    flooding.join(1.0)
+    assert flooding.is_alive() and len(emitted) == outbox.QUEUE  # blocked on the full queue
+    gate.set()
+    events = received(conn, outbox.QUEUE + 6)
+    flooding.join(TIMEOUT)
+    assert [e.message for e in events] == ["held", *[str(k) for k in range(outbox.QUEUE + 5)]]

@@ -143,6 +143,31 @@ def test_snapshot_is_a_copy_and_has_every_layer(digits):
     assert not np.array_equal(t.snapshot().conv1_weight, w)
 
 
+def test_a_snapshot_made_later_shows_the_moment_it_was_asked_for(digits):
+    """snapshot_later() reads now and runs the probe's forward pass later (on the training process's
+    sending thread): steps taken meanwhile, an accumulating gradient included, do not leak in."""
+    import dataclasses
+
+    t = make(digits, bugs=frozenset({"skip_zero_grad"}))  # .grad accumulates in place
+    t.step()
+    t.step_phase()  # ZERO_GRAD (skipped by the bug), so FORWARD is next
+    now = t.snapshot()
+    later = t.snapshot_later()
+    t.step()
+    t.step()
+    made = later()
+    for field in dataclasses.fields(now):
+        a, b = getattr(now, field.name), getattr(made, field.name)
+        if isinstance(a, dict):
+            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), field.name
+        elif isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b, err_msg=field.name)
+        else:
+            assert a == b, field.name
+    assert not np.array_equal(t.snapshot().activations["output"], made.activations["output"])
+    assert not np.array_equal(t.snapshot().conv1_grad, made.conv1_grad)
+
+
 def test_probe_selection_wraps(digits):
     t = make(digits)
     t.set_probe(-1)
