@@ -33,6 +33,7 @@ import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -82,28 +83,34 @@ class PipeCommands:
 
 class PipeOutbox:
     """The `Outbox` of the training process: events go to the parent, in order, from a sending thread
-    of their own, so the training thread does not wait for pickling and the socket (~0.4 ms an
-    iteration) nor for a snapshot's probe forward pass (`emit_later`).  Each event is pickled whole
-    before a byte is written, so one that cannot pickle leaves nothing half-sent.
+    of their own, so the training thread waits neither for the socket nor, for a snapshot
+    (`emit_later`), for the probe's forward pass and the pickling (~1 ms).
 
-    At most `QUEUE` events wait: past that, `emit` blocks, so a parent that stops reading slows
-    training down instead of filling memory, as a direct send did."""
+    `emit` pickles on the caller's thread: an event is the state of the moment it was emitted (a
+    `Call`'s result may hold live tensors), and one that cannot pickle is reported there, with
+    nothing half-sent.  At most `QUEUE` events wait: past that, `emit` blocks, so a parent that stops
+    reading slows training down instead of filling memory, as a direct send did."""
 
     QUEUE = 64
     CLOSE_S = 10.0  # how long close() waits for the queue to go out
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._queue: queue.Queue[tuple[Event | None, Callable[[], Event] | None] | None] = queue.Queue(self.QUEUE)
+        self._queue: queue.Queue[bytes | Callable[[], Event] | None] = queue.Queue(self.QUEUE)
         self._thread = threading.Thread(target=self._send_all, name="lenet-viz sender", daemon=True)
         self._thread.start()
 
     def emit(self, event: Event) -> None:
-        self._queue.put((event, None))
+        try:
+            data = bytes(ForkingPickler.dumps(event))
+        except Exception as exc:  # noqa: BLE001 - only a call's result can fail to pickle: the caller's bug, say so
+            log.error("%s: cannot be sent to the app", type(event).__name__, exc_info=exc)
+            data = bytes(ForkingPickler.dumps(self._failed(event, exc)))
+        self._queue.put(data)
 
     def emit_later(self, make: Callable[[], Event]) -> None:
-        """Send `make()`, called on the sending thread, after everything emitted before it."""
-        self._queue.put((None, make))
+        """Send `make()`, made and pickled on the sending thread, after everything emitted before it."""
+        self._queue.put(make)
 
     def close(self) -> None:
         """Send what is queued, then end the sending thread (give up after CLOSE_S: a parent not reading)."""
@@ -113,20 +120,23 @@ class PipeOutbox:
 
     def _send_all(self) -> None:
         while (item := self._queue.get()) is not None:
-            event, make = item
             try:
-                self._send(make() if make is not None else event)  # type: ignore[misc]
+                if not isinstance(item, bytes):
+                    event = item()
+                    try:
+                        item = bytes(ForkingPickler.dumps(event))
+                    except Exception as exc:  # noqa: BLE001 - as in emit()
+                        log.error("%s: cannot be sent to the app", type(event).__name__, exc_info=exc)
+                        item = bytes(ForkingPickler.dumps(self._failed(event, exc)))
+                self.conn.send_bytes(item)
+            except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+                pass  # the parent is gone; the next command read says stop
             except Exception:  # noqa: BLE001 - a bug in make(): logged; this thread must go on (emit would block)
                 log.exception("an event could not be made")
 
-    def _send(self, event: Event) -> None:
-        try:
-            self.conn.send(event)
-        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
-            pass  # the parent is gone; the next command read says stop
-        except Exception as exc:  # noqa: BLE001 - only a call's result can fail to pickle: the caller's bug, say so
-            log.error("%s: cannot be sent to the app", type(event).__name__, exc_info=exc)
-            self._send(Failed(event.run, user_message("Sending a task's result", exc), getattr(event, "token", 0)))
+    @staticmethod
+    def _failed(event: Event, exc: Exception) -> Failed:
+        return Failed(event.run, user_message("Sending a task's result", exc), getattr(event, "token", 0))
 
 
 def child_command(fd: int, cwd: str | os.PathLike[str] | None = None) -> list[str]:

@@ -163,6 +163,29 @@ def test_the_outbox_sends_in_order_and_makes_later_events_on_its_own_thread(pipe
     assert made_on and made_on[0] is not threading.current_thread()
 
 
+def test_an_event_is_the_state_of_the_moment_it_was_emitted(pipe):
+    """A call's result may hold live tensors that the next step changes: emit() pickles at once, on the
+    training thread, so what arrives is what was there when it was emitted."""
+    import numpy as np
+
+    outbox, conn = pipe
+    gate = threading.Event()
+    outbox.emit_later(lambda: (gate.wait(TIMEOUT), Failed(1, "sender busy"))[1])
+    live = np.zeros(4)
+    outbox.emit(CallDone(1, 7, live))
+    live[:] = 99  # the next iteration, while the event still waits in the queue
+    gate.set()
+    busy, done = received(conn, 2)
+    assert busy.message == "sender busy" and done.token == 7 and done.result.tolist() == [0, 0, 0, 0]
+
+
+def test_an_event_that_cannot_pickle_becomes_a_failure_with_its_token(pipe):
+    outbox, conn = pipe
+    outbox.emit(CallDone(1, 8, lambda: None))  # a lambda cannot travel
+    (failed,) = received(conn, 1)
+    assert isinstance(failed, Failed) and failed.token == 8 and "Sending a task's result" in failed.message
+
+
 def test_a_failing_make_is_logged_and_the_outbox_goes_on(pipe, caplog):
     outbox, conn = pipe
     outbox.emit_later(lambda: 1 / 0)
