@@ -412,19 +412,11 @@ class TrainingLoop:
         the probe's forward pass and the pickling there: the training thread only reads and copies."""
         start = time.perf_counter()
         finish, run, config = self._snapshot_later(), self.run_id, self._t.config
-
-        def event() -> Event:
-            try:
-                return SnapshotTaken(run, finish(), config)
-            except Exception as exc:  # noqa: BLE001 - a bug: said in one line, the app goes on
-                log.error("Taking a snapshot failed", exc_info=exc)
-                return Failed(run, user_message("Taking a snapshot", exc))
-
         later = getattr(self.outbox, "emit_later", None)
-        if later is not None:
-            later(event)
+        if later is None:  # made here: a failure reaches the caller (a step fails, training pauses)
+            self._emit(SnapshotTaken(run, finish(), config))
         else:
-            self._emit(event())
+            later(lambda: _snapshot_event(run, finish, config))
         self._snapshot_took(time.perf_counter() - start)
 
     def _snapshot(self) -> Snapshot:
@@ -470,6 +462,15 @@ class TrainingLoop:
             log.error("%s failed", what, exc_info=exc)
         self._set_running(False)
         self._emit(Failed(self.run_id, user_message(what, exc), token, command))
+
+
+def _snapshot_event(run: int, finish: Callable[[], Snapshot], config: TrainConfig) -> Event:
+    """A snapshot made on the outbox's thread: a failure there (a bug) is said in one line, training goes on."""
+    try:
+        return SnapshotTaken(run, finish(), config)
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        log.error("Taking a snapshot failed", exc_info=exc)
+        return Failed(run, user_message("Taking a snapshot", exc))
 
 
 def user_message(what: str, exc: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -36,13 +37,11 @@ class FrozenLeNet:
             start += shape.numel()
         return views
 
-    def __getattr__(self, layer: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        if layer not in _LAYER_FN:
-            raise AttributeError(layer)
+    def layers(self) -> SimpleNamespace:
+        """conv1 ... fc3 as functions of the copy, named as LeNet's modules (what `forward_layers` calls)."""
         views = self.weights()
-        for name, w, b in zip(_LAYER_FN, views[0::2], views[1::2]):
-            self.__dict__[name] = partial(_LAYER_FN[name], weight=w, bias=b)  # built once, then plain attributes
-        return self.__dict__[layer]
+        return SimpleNamespace(**{name: partial(fn, weight=w, bias=b)
+                                  for (name, fn), w, b in zip(_LAYER_FN.items(), views[0::2], views[1::2])})
 
 
 _LAYER_FN = {"conv1": F.conv2d, "conv2": F.conv2d, "fc1": F.linear, "fc2": F.linear, "fc3": F.linear}
@@ -69,13 +68,13 @@ def activations_later(model: LeNet | FrozenLeNet, image: torch.Tensor) -> Callab
         if torch.get_num_threads() != threads:  # per thread with OpenMP builds: no pool of spinning threads
             torch.set_num_threads(threads)
         with torch.inference_mode():
-            return _activations(frozen, image)
+            return _activations(frozen.layers(), image)
 
     return run
 
 
-def _activations(model: LeNet | FrozenLeNet, image: torch.Tensor) -> dict[str, np.ndarray]:
-    y = forward_layers(model, image)  # type: ignore[arg-type] - FrozenLeNet has LeNet's layers
+def _activations(layers: SimpleNamespace, image: torch.Tensor) -> dict[str, np.ndarray]:
+    y = forward_layers(layers, image)  # type: ignore[arg-type] - LeNet's layers, as functions of a copy
     named = {  # post-ReLU where the tutorial applies ReLU
         "conv1": y["relu_conv1"], "pool1": y["pool1"], "conv2": y["relu_conv2"], "pool2": y["pool2"],
         "fc1": y["relu_fc1"], "fc2": y["relu_fc2"], "output": y["output"], "probabilities": torch.softmax(y["output"], dim=1),

@@ -101,12 +101,7 @@ class PipeOutbox:
         self._thread.start()
 
     def emit(self, event: Event) -> None:
-        try:
-            data = bytes(ForkingPickler.dumps(event))
-        except Exception as exc:  # noqa: BLE001 - only a call's result can fail to pickle: the caller's bug, say so
-            log.error("%s: cannot be sent to the app", type(event).__name__, exc_info=exc)
-            data = bytes(ForkingPickler.dumps(self._failed(event, exc)))
-        self._queue.put(data)
+        self._queue.put(_pickled(event))
 
     def emit_later(self, make: Callable[[], Event]) -> None:
         """Send `make()`, made and pickled on the sending thread, after everything emitted before it."""
@@ -121,22 +116,22 @@ class PipeOutbox:
     def _send_all(self) -> None:
         while (item := self._queue.get()) is not None:
             try:
-                if not isinstance(item, bytes):
-                    event = item()
-                    try:
-                        item = bytes(ForkingPickler.dumps(event))
-                    except Exception as exc:  # noqa: BLE001 - as in emit()
-                        log.error("%s: cannot be sent to the app", type(event).__name__, exc_info=exc)
-                        item = bytes(ForkingPickler.dumps(self._failed(event, exc)))
-                self.conn.send_bytes(item)
+                self.conn.send_bytes(item if isinstance(item, bytes) else _pickled(item()))
             except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
                 pass  # the parent is gone; the next command read says stop
             except Exception:  # noqa: BLE001 - a bug in make(): logged; this thread must go on (emit would block)
                 log.exception("an event could not be made")
 
-    @staticmethod
-    def _failed(event: Event, exc: Exception) -> Failed:
-        return Failed(event.run, user_message("Sending a task's result", exc), getattr(event, "token", 0))
+
+def _pickled(event: Event) -> bytes:
+    """The event as the pipe carries it; one that cannot pickle (only a call's result can: the caller's
+    bug) becomes a `Failed` with its token, so the caller waiting on it hears why."""
+    try:
+        return bytes(ForkingPickler.dumps(event))
+    except Exception as exc:  # noqa: BLE001 - said to the user in one line
+        log.error("%s: cannot be sent to the app", type(event).__name__, exc_info=exc)
+        return bytes(ForkingPickler.dumps(
+            Failed(event.run, user_message("Sending a task's result", exc), getattr(event, "token", 0))))
 
 
 def child_command(fd: int, cwd: str | os.PathLike[str] | None = None) -> list[str]:
