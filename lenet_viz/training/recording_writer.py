@@ -15,8 +15,9 @@ from .recording_store import quote
 class Writer:
     """The writer thread: the only user of the connection; batches everything into ~0.5 s transactions."""
 
-    def __init__(self, recorder: Any, conn: sqlite3.Connection, commit_every: float) -> None:  # a Recorder, not imported (a cycle)
-        self.rec, self.commit_every = recorder, commit_every
+    def __init__(self, recorder: Any, conn: sqlite3.Connection, commit_every: float,
+                 rows_every: float) -> None:  # a Recorder, not imported (a cycle)
+        self.rec, self.commit_every, self.rows_every = recorder, commit_every, rows_every
         self.conn: Any = conn
         self.columns = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
         self.stored: set[str] = set()  # blob hashes in the file
@@ -27,11 +28,14 @@ class Writer:
     def run(self) -> None:
         q = self.rec._queue
         while True:
-            timeout = max(0.0, self.last_commit + self.commit_every - time.monotonic()) if self.in_tx or self.rows else None
+            timeout = self.rows_every
+            if self.in_tx or self.rows:
+                timeout = min(timeout, max(0.0, self.last_commit + self.commit_every - time.monotonic()))
             try:
                 item = q.get(timeout=timeout)
-            except queue.Empty:
-                item = None
+            except queue.Empty:  # time to collect the rows appended meanwhile
+                rows = self.rec.take_rows()
+                item = ("rows", rows) if rows else None
             kind = None if item is None else item[0]
             if self.rec.stopped:  # from now on nothing is written; queued items are dropped
                 self._abandon()
@@ -46,8 +50,9 @@ class Writer:
                 return
 
     def _handle(self, kind: str | None, item: tuple | None) -> None:
-        if kind == "row":
-            self.rows.setdefault(tuple(item[2]), []).append((item[1], *item[2].values()))
+        if kind == "rows":
+            for branch, row in item[1]:
+                self.rows.setdefault(tuple(row), []).append((branch, *row.values()))
         elif kind is not None:
             self._write_rows()  # in order: a branch's rows after the branch, a keyframe after its rows
             if kind in ("flush", "close"):
