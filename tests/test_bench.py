@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from lenet_viz.bench import main
+from lenet_viz.bench.features import feature_costs
 from lenet_viz.bench.loops import Block, evaluations_between, interleaved_rounds
 from lenet_viz.data import Dataset
 from lenet_viz.training import TrainConfig
@@ -62,6 +63,15 @@ def test_quick_run_writes_every_field_and_prints_the_table(tmp_path, capsys) -> 
     table = capsys.readouterr().out
     for row in ("bare", "engine", "app", "it/s", "samples/s", "ms/iter", "vs bare"):
         assert row in table
+    features = {f["feature"]: f for f in r["features"]["features"]}
+    assert list(features) == ["recording", "distributions", "held-out evaluation"]
+    for f in features.values():  # each side really ran: CPU time and a rate on both
+        assert f["cpu_ms_per_iter_on"] > 0 and f["cpu_ms_per_iter_off"] > 0 and f["iters_per_s_off"] > 0
+        assert f["cpu_ms_per_iter_cost"] == pytest.approx(f["cpu_ms_per_iter_on"] - f["cpu_ms_per_iter_off"])  # one round
+    assert features["distributions"]["what"] == "weight/gradient/activation histograms every 50 iterations"
+    assert r["features"]["health_check_us"] > 0
+    for name in features:
+        assert name in table
     assert torch.get_num_threads() == threads_before  # a test session is left as it was
 
 
@@ -146,3 +156,20 @@ def test_the_accuracy_bench_measures_the_held_out_set_at_the_end_of_epoch_one(tm
     assert r["iterations_to_target"] == reached
     with pytest.raises(SystemExit):
         accuracy.parse_args(["--every", "0"])
+
+
+def test_a_feature_costs_the_cpu_time_it_adds_over_the_engine_without_it() -> None:
+    def blocks(cpu_ms: float, wall_s: float) -> list[Block]:
+        return [Block(100, wall_s, cpu_ms / 10), Block(100, wall_s * 2, cpu_ms / 10), Block(100, wall_s, cpu_ms / 10)]
+
+    got = feature_costs({"engine": blocks(20, 2.0), "engine+recording": blocks(21, 2.5), "engine-distributions": blocks(19.5, 2.0)},
+                        TrainConfig(histogram_every=25), health_us=30.0)
+    recording, distributions = got["features"]  # no evaluation row: its contender did not run
+    assert recording["cpu_ms_per_iter_cost_rounds"] == pytest.approx([1.0, 1.0, 1.0])
+    assert recording["feature"] == "recording"
+    assert recording["cpu_ms_per_iter_on"] == pytest.approx(21) and recording["cpu_ms_per_iter_off"] == pytest.approx(20)
+    assert recording["cpu_ms_per_iter_cost"] == pytest.approx(1.0) and recording["cpu_share"] == pytest.approx(0.05)
+    assert recording["rate_on_over_off"] == pytest.approx(2.0 / 2.5)  # median rounds: 40 vs 50 it/s
+    assert distributions["cpu_ms_per_iter_cost"] == pytest.approx(0.5)
+    assert distributions["what"] == "weight/gradient/activation histograms every 25 iterations"
+    assert got["health_check_us"] == 30.0

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..data import Dataset, default_data_dir
 from ..model import LeNet
-from ..training import TrainConfig, Trainer, resolve_device
+from ..training import Recorder, TrainConfig, Trainer, resolve_device
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,17 @@ class BareLoop:
 class EngineLoop:
     """The engine headless: `Trainer.step()` in a loop, periodic held-out evaluation included."""
 
-    def __init__(self, config: TrainConfig, dataset: Dataset) -> None:
+    def __init__(self, config: TrainConfig, dataset: Dataset, record: Path | None = None) -> None:
         self.trainer = Trainer(config, dataset=dataset)
         self.trainer.record_graph = False  # headless: nobody sees the graph (inside_step measures recording)
         self.timed_evaluations = 0  # evaluations that fell inside timed blocks (not warm-up)
+        #: With `record`, every step is recorded there, as the app records a run (bench/features.py).
+        self.recorder = Recorder(record, self.trainer) if record is not None else None
+
+    def close(self) -> None:
+        """End the recording, if any (its writer thread commits and closes the file)."""
+        if self.recorder is not None:
+            self.recorder.close()
 
     def run(self, iterations: int) -> Block:
         """Train `iterations` iterations, timed, counting the evaluations that fell inside."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .features import feature_lines
 from .loops import Block, median
 
 SECTIONS = ("bare", "engine", "app")  # the three contenders; "bare_at_app_threads" joins when it differs
@@ -78,6 +79,7 @@ def build_results(
     app_status: str,
     app_threads: int | None = None,
     bare_at_app_threads: dict[str, Any] | None = None,
+    features: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document; `threads_sweep` keys become strings because JSON keys are strings."""
     results: dict[str, Any] = {
@@ -100,6 +102,7 @@ def build_results(
         "app_status": app_status,
         "app_threads": app_threads,
         "bare_at_app_threads": bare_at_app_threads,
+        "features": features,
     }
     results["goals"] = goals(results) if app is not None else None
     return results
@@ -245,4 +248,4 @@ def format_table(results: dict[str, Any]) -> str:
             f"snapshot with the autograd graph: {snap['snapshot_ms']:.2f} ms (the graph {snap['graph_ms']:.2f} ms); "
             "per-iteration graph recording: python -m lenet_viz.bench.inside_step"
         )
-    return "\n".join(lines + app_lines(results))
+    return "\n".join(lines + feature_lines(results.get("features")) + app_lines(results))

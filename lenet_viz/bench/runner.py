@@ -16,6 +16,7 @@ import torch
 from ..data import DataError, Dataset, load_dataset
 from ..training import ConfigError, LossKind, OptimizerKind, TrainConfig
 from .app_hook import APP_THREADS, app_contender, app_soak, app_summary, load_app
+from .features import FeatureLoops, feature_costs, health_check_us
 from .loops import (
     BareLoop, Block, Contender, EngineLoop, default_bench_data_dir, interleaved_rounds, sweep_threads, thread_choices,
 )
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write results")
     p.add_argument("--quick", action="store_true", help="a tiny run (1 round, 1 thread) for tests and smoke checks")
     p.add_argument("--no-app", action="store_true", help="do not measure the full GUI app")
+    p.add_argument("--no-features", action="store_true",
+                   help="do not time the engine's features on and off (recording, distributions, evaluation)")
     p.add_argument(
         "--app-threads",
         type=_positive,
@@ -136,6 +139,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     engine.run(args.warmup)
     engine.timed_evaluations = 0
     contenders: dict[str, Contender] = {"bare": pinned(bare.run, threads), "engine": pinned(engine.run, threads)}
+    features = None if args.no_features else FeatureLoops(config, dataset, args.warmup)
+    if features is not None:
+        contenders.update(features.contenders(lambda run: pinned(run, threads)))
     app_module, app_status = load_app(args.no_app)
     app_runs: list[dict[str, Any]] = []
     app_threads = args.app_threads or args.threads or APP_THREADS
@@ -147,7 +153,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             contenders["bare_app"] = pinned(bare_app.run, app_threads)
         app_run = app_contender(app_module, config, dataset, app_threads, app_runs)
         contenders["app"] = pinned(app_run, app_threads)
-    blocks = interleaved_rounds(contenders, args.iterations, args.rounds)
+    try:
+        blocks = interleaved_rounds(contenders, args.iterations, args.rounds)
+    finally:
+        if features is not None:
+            features.close()
     bs = config.batch_size
     app = None if app_module is None else app_summary(blocks["app"], app_runs, bs)
     if app is not None:
@@ -173,6 +183,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         app_status=app_status,
         app_threads=app_threads,
         bare_at_app_threads=rate_section(blocks["bare_app"], bs) if "bare_app" in blocks else None,
+        features=None if features is None else feature_costs(blocks, config, health_check_us(engine)),
     )
 
 
