@@ -106,8 +106,9 @@ def feature_lines(section: dict[str, Any] | None) -> list[str]:
     """The table's lines for the features (none when they were not measured)."""
     if not section:
         return []
-    lines = ["", "features, on vs off (engine, same rounds; CPU ms per iteration, process clock; cost = median of the"
-             " rounds' on - off, each round's in brackets):"]
+    head = ("features, on vs off (engine, same rounds; CPU ms per iteration, process clock; cost = median of the"
+            " rounds' on - off, each round's in brackets):")
+    lines = ["", head]
     for r in section["features"]:
         rounds = " ".join(f"{d:+.2f}" for d in r["cpu_ms_per_iter_cost_rounds"])
         lines.append(

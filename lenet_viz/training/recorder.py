@@ -130,7 +130,8 @@ class Recorder:
         self._rows: list[tuple[int, dict[str, Any]]] = []  # (branch, row) appended here, collected by the writer
         self._rows_lock = threading.Lock()
         self._kf_cost = 0.0  # CPU seconds one keyframe costs (capture here + write there; not waits for a core)
-        self._writer = threading.Thread(target=Writer(self, conn, commit_every, max(0.01, min(ROWS_EVERY_S, commit_every))).run, name="recording writer", daemon=True)
+        writer = Writer(self, conn, commit_every, rows_every=max(0.01, min(ROWS_EVERY_S, commit_every)))
+        self._writer = threading.Thread(target=writer.run, name="recording writer", daemon=True)
         self._writer.start()
         self._new_branch(None, trainer.iteration, trainer, label)
         if attach:
