@@ -136,7 +136,8 @@ class Writer:
             db.executemany("DELETE FROM keyframes WHERE branch=? AND iteration=?", doomed)
             db.executemany("DELETE FROM keyframe_blobs WHERE branch=? AND iteration=?", doomed)
             db.execute("DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM keyframe_blobs)")
-        self.stored = {h for (h,) in db.execute("SELECT hash FROM blobs")}
+            # What is left, only when something went: a long run's file holds thousands of blobs.
+            self.stored = {h for (h,) in db.execute("SELECT hash FROM blobs")}
 
     def _finish(self) -> None:
         """Closing: give freed pages back, fold the WAL in, and make the file a single self-contained one."""

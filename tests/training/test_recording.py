@@ -173,6 +173,8 @@ def test_the_keyframe_interval_grows_to_keep_the_file_in_its_budget(digits, tmp_
         assert path.stat().st_size <= budget
         resumed = rec.trainer_at(75, dataset=digits)
         assert [resumed.step().loss for _ in range(5)] == losses[75:]
+        for it in spots:  # every kept keyframe still has all its blobs after the thinning
+            assert rec.trainer_at(it, dataset=digits).iteration == it
 
 
 def test_a_new_stats_field_becomes_a_new_column(run60, digits, tmp_path):
