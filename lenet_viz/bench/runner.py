@@ -139,9 +139,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     engine.run(args.warmup)
     engine.timed_evaluations = 0
     contenders: dict[str, Contender] = {"bare": pinned(bare.run, threads), "engine": pinned(engine.run, threads)}
-    features = None if args.no_features else FeatureLoops(config, dataset, args.warmup)
-    if features is not None:
-        contenders.update(features.contenders(lambda run: pinned(run, threads)))
     app_module, app_status = load_app(args.no_app)
     app_runs: list[dict[str, Any]] = []
     app_threads = args.app_threads or args.threads or APP_THREADS
@@ -153,7 +150,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             contenders["bare_app"] = pinned(bare_app.run, app_threads)
         app_run = app_contender(app_module, config, dataset, app_threads, app_runs)
         contenders["app"] = pinned(app_run, app_threads)
-    try:
+    features = None if args.no_features else FeatureLoops(config, dataset, args.warmup)
+    try:  # its recording's file and writer thread go, whatever happens in the rounds
+        if features is not None:
+            contenders.update(features.contenders(lambda run: pinned(run, threads)))
         blocks = interleaved_rounds(contenders, args.iterations, args.rounds)
     finally:
         if features is not None:
