@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from ..data import DataError
 from .config import ConfigError, TrainConfig
+from .loop_confusion import LoopConfusion
 from .metrics_log import MetricsLog
 from .messages import (
     ApplyConfig, Call, CallDone, CheckpointSaved, Command, ConfusionReady, Diverged, Event, ExportMetrics, Failed,
@@ -44,9 +45,6 @@ MAX_SNAPSHOT_GAP_S = 0.25
 #: this often; the snapshots between show the latest recorded ones, and say which iteration they are of.
 GRAPH_NORMS_GAP_S = 0.2
 PROBE_MOVES = ("next", "previous", "random")
-#: While training runs, a held-out pass for the confusion matrix takes at most this share of the time
-#: (one chunk of images between two iterations, when the pass is within its budget): training never starves.
-CONFUSION_SHARE = 0.10
 #: What the user was doing, by command, for error messages.
 DOING = {
     Play: "Run", Pause: "Pause", Toggle: "Run / Pause", StepIteration: "Step", StepPhase: "Step phase", Reset: "Reset",
@@ -104,13 +102,11 @@ class TrainingLoop:
         self._record_path, self._record_budget = record, record_budget
         self.recording: Any = None  # a LoopRecording once the trainer exists (it needs torch)
         self._recording_said: str | None = None
-        self._watch_confusion = False
         #: Running iterations record the graph's gradient norms when their snapshot will be sent, while
         #: someone looks at the graph (`ShowGraph`; on for scripts).  Stepped iterations always do.
         self.graph_shown = True
         self.tree_shown = True
-        self._confusion: Any = None  # a HeldOutPass in progress, and the time it has used / since it began
-        self._confusion_spent = self._confusion_began = 0.0
+        self.confusion = LoopConfusion()  # the held-out pass behind the confusion matrix (loop_confusion.py)
         self._handlers: dict[type, Callable[[Any], None]] = {
             Play: self._play, Pause: self._pause, Toggle: self._toggle, StepIteration: self._step_iteration,
             StepPhase: self._step_phase, Reset: self._reset, ApplyConfig: self._apply_config, SetSpeed: self._speed,
@@ -192,8 +188,7 @@ class TrainingLoop:
             # the last one" lost half an iteration a frame (26 fps where 30 were asked, at 11 ms/it)
             self._snap_due = self._snap_due + gap if self._snap_due + gap > now else now + gap
         self._finished(stats, publish=publish)
-        if self._confusion is not None:
-            self._advance_confusion()
+        self._confusion_ready(self.confusion.advance(self._t))
 
     def _handle(self, command: Command) -> None:
         try:
@@ -220,8 +215,7 @@ class TrainingLoop:
         self._set_running(False)
         self._t.record_graph = True
         self._finished(self._t.step())
-        if self._confusion is not None:  # paused: an evaluation's matrix is worth the wait
-            self._complete_confusion()
+        self._confusion_ready(self.confusion.complete(self._t))  # paused: an evaluation's matrix is worth the wait
 
     def _step_phase(self, _: StepPhase) -> None:
         self._set_running(False)
@@ -273,18 +267,18 @@ class TrainingLoop:
             self._publish()
 
     def _watch(self, command: WatchConfusion) -> None:
-        self._watch_confusion = command.on
-        if command.on and self._confusion is None:
-            self._start_confusion()
+        self.confusion.watching = command.on
+        if command.on and self.confusion.job is None:
+            self.confusion.start(self._t)
 
-    def _refresh_confusion(self, _: RefreshConfusion) -> None:
-        self._start_confusion()
+    def _refresh_confusion(self, _: RefreshConfusion | None = None) -> None:
+        self.confusion.start(self._t)
         if not self.running:  # paused: the user is waiting for it
-            self._complete_confusion()
+            self._confusion_ready(self.confusion.complete(self._t))
 
-    def _complete_confusion(self) -> None:
-        self._confusion.finish()
-        self._advance_confusion()
+    def _confusion_ready(self, done: tuple | None) -> None:
+        if done is not None:
+            self._emit(ConfusionReady(self.run_id, *done))
 
     def _gallery(self, command: RequestGallery) -> None:
         self._emit(GalleryReady(self.run_id, self._t.gallery(command.true, command.predicted)))
@@ -338,23 +332,6 @@ class TrainingLoop:
             path = self.recording.path if self.recording.on else None
             self._emit(RecordingState(self.run_id, path, problem, self.recording.branch_id))
 
-    def _start_confusion(self) -> None:
-        self._confusion = self._t.confusion_pass()
-        self._confusion_spent, self._confusion_began = 0.0, time.perf_counter()
-
-    def _advance_confusion(self) -> None:
-        """One chunk of the held-out pass, if it is within its share of the time; its matrix once done."""
-        job, now = self._confusion, time.perf_counter()
-        if not job.done and self._confusion_spent > CONFUSION_SHARE * (now - self._confusion_began):
-            return
-        if not job.done:
-            job.advance()
-            self._confusion_spent += time.perf_counter() - now
-        if job.done:
-            self._confusion = None
-            if job.source is self._t.model:  # not a pass over weights a reset or a load replaced
-                self._emit(ConfusionReady(self.run_id, job.iteration, job.verdicts.matrix()))
-
     def _open(self, command: OpenCheckpoint) -> None:
         from .checkpoint import restore_checkpoint  # torch: only where training runs
 
@@ -398,8 +375,8 @@ class TrainingLoop:
         self.metrics.add(stats)
         if self.recording.recorder is not None and self.recording.recorder.stopped:
             self._say_recording()
-        if self._watch_confusion and stats.eval_accuracy is not None and self._confusion is None:
-            self._start_confusion()
+        if self.confusion.watching and stats.eval_accuracy is not None and self.confusion.job is None:
+            self.confusion.start(self._t)
         if stats.diverged:
             self._set_running(False)
             self._publish()
@@ -440,13 +417,11 @@ class TrainingLoop:
         if cause != "branch":  # a branch was recorded as one by the rewind
             self.recording.restarted(self._t, "load" if cause in ("opened", "recording") else cause)
         self.metrics.restart()
-        self._confusion = None  # a pass over weights that are gone
+        self.confusion.drop()  # a pass over weights that are gone
         self._emit(RunStarted(self.run_id, cause, RunInfo.of(self._t), self._snapshot(), self._t.config,
                               branch=self.recording.branch_id, **extra))
-        if self._watch_confusion:
-            self._start_confusion()
-            if not self.running:
-                self._complete_confusion()
+        if self.confusion.watching:
+            self._refresh_confusion()
 
     def _set_running(self, running: bool) -> None:
         if running != self.running:
