@@ -46,7 +46,7 @@ def cell_point(panel: ConfusionPanel, true: int, predicted: int) -> QPoint:
 
 
 def test_counts_status_and_pairs_are_the_matrix(confusion, matrix) -> None:
-    shown = [[confusion.count_items[t][p].textItem.toPlainText() for p in range(10)] for t in range(10)]
+    shown = [[confusion.count_items[t][p].text() for p in range(10)] for t in range(10)]
     assert shown == [[str(n) if n else "" for n in row] for row in matrix.tolist()]
     right = int(np.trace(matrix))
     assert confusion.status.text() == f"after iteration 15 · {right} of 360 held-out images right ({100 * right / 360:.1f}%)"
