@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
 from ..training import LossKind, MetricHistory, Snapshot, TrainConfig
@@ -30,7 +30,7 @@ from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
 from .panels.steady_label import SteadyLabel
-from .docks import add_dock
+from .docks import add_dock, build_deferred_panels
 from .probe_tools import ProbeTools
 from .step_tools import StepTools
 from .time_travel import TimeTravel
@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self._plot_due = 0.0  # running: when the next plot may redraw, and which one (see PLOT_HZ)
         self._plot_turn = 0
         self._status_due = 0.0
+        self._drawn = False  # painted once: see paintEvent
 
         self.loss_panel = LossPanel()
         self.gradient_panel = GradientPanel()
@@ -417,6 +418,12 @@ class MainWindow(QMainWindow):
         s.setValue("filterMode", self.filter_panel.mode)
         s.setValue("speedLimit", self.form.speed.value())
         s.sync()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if not self._drawn:  # the window is on screen: now the panels of the back tabs, while it waits for training
+            self._drawn = True
+            QTimer.singleShot(0, self, lambda: build_deferred_panels(self))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         """Stop the worker at any moment (running, paused, mid-phase) before the window goes."""

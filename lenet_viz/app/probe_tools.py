@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 from ..data.drawing import load_image
 from ..data.errors import DataError
 from ..training.messages import RefreshConfusion, RequestGallery, ShowSaliency, WatchConfusion
-from .docks import add_dock, track_shown
+from .docks import DeferredPanel, add_dock, track_shown
 from .panels.confusion import ConfusionPanel
 from .panels.drawing import DrawingPanel
 from .panels.saliency import SaliencyPanel
@@ -41,18 +41,16 @@ class ProbeTools(QObject):
         self.window, self._worker, self.session = window, worker, session
         self.drawing = DrawingPanel()
         self.saliency = SaliencyPanel()
-        self.confusion = ConfusionPanel()
         self.docks = {
             "drawing": add_dock(window, "Your digit", self.drawing, RIGHT, scroll=True),
             "saliency": add_dock(window, "Saliency", self.saliency, RIGHT, scroll=True),
-            "confusion": add_dock(window, "Confusion", self.confusion, RIGHT, scroll=True),
         }
+        # Behind another tab at launch: made when first shown (or once the window is drawn).
+        self._confusion = DeferredPanel(window, "Confusion", ConfusionPanel, RIGHT, self._wire_confusion)
+        self.docks["confusion"] = self._confusion.dock
         self.shown = track_shown(self.docks, self._shown_changed)
         self.drawing.drawing_changed.connect(self._drawn)
         self.saliency.target_changed.connect(lambda _: self._saliency_wanted())
-        self.confusion.refresh_requested.connect(lambda: self.worker.send(RefreshConfusion()))
-        self.confusion.cell_requested.connect(lambda t, p: self.worker.send(RequestGallery(t, p)))
-        self.confusion.probe_requested.connect(lambda index: self.worker.set_probe(index))
         self.open_image_action = QAction("Open image as probe…", window)
         self.open_image_action.setShortcut(QKeySequence("Ctrl+I"))
         self.open_image_action.setToolTip("A PNG or JPEG of a digit becomes the probe (Ctrl+I)")
@@ -64,6 +62,15 @@ class ProbeTools(QObject):
     def worker(self) -> TrainingWorker:
         """The worker of the moment (Restart training replaces it)."""
         return self._worker()
+
+    @property
+    def confusion(self) -> ConfusionPanel:
+        return self._confusion.panel
+
+    def _wire_confusion(self, panel: ConfusionPanel) -> None:
+        panel.refresh_requested.connect(lambda: self.worker.send(RefreshConfusion()))
+        panel.cell_requested.connect(lambda t, p: self.worker.send(RequestGallery(t, p)))
+        panel.probe_requested.connect(lambda index: self.worker.set_probe(index))
 
     def worker_started(self) -> None:
         """A new training worker (Restart training): it knows nothing of saliency or the confusion watch yet."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
 from ..training.code_text import training_code_for
 from ..training.messages import CompareUpdate, ExplainCell, ShowGraph
 from ..training.types import Phase
 from .controls import HyperparameterForm
-from .docks import add_dock, track_shown
+from .docks import DeferredPanel, add_dock, track_shown
 from .panels.autograd_graph import AutogradGraphPanel
 from .panels.code_panel import CodePanel
 from .panels.common import WAITING
@@ -45,23 +45,22 @@ class StepTools(QObject):
         self.window, self._worker, self.session, self.form = window, worker, session, form
         self.code = CodePanel()
         self.graph = AutogradGraphPanel()
-        self.formula = FormulaPanel()
         self.compare = UpdateComparePanel()
         self.lab = LabPanel()
         self.health = HealthPanel()
-        self.distributions = DistributionPanel()
+        self._deferred: dict[str, DeferredPanel] = {}
         self.docks = {
             "code": add_dock(window, "Code", self.code, RIGHT, scroll=True),
             "graph": add_dock(window, "Graph", self.graph, RIGHT, scroll=True),
-            "formula": add_dock(window, "Formula", self.formula, RIGHT, scroll=True),
+            # Behind other tabs at launch: made when first shown (or once the window is drawn).
+            "formula": self._later("formula", "Formula", FormulaPanel, RIGHT, lambda p: p.cell_requested.connect(self.explain)),
             "compare": add_dock(window, "Manual vs optim", self.compare, RIGHT, scroll=True),
             "lab": add_dock(window, "Bug lab", self.lab, RIGHT, scroll=True),
             "health": add_dock(window, "Health", self.health, LEFT, scroll=True),
-            "distributions": add_dock(window, "Distributions", self.distributions, LEFT, scroll=True),
+            "distributions": self._later("distributions", "Distributions", DistributionPanel, LEFT),
         }
         # With the window's tree of next_functions ("tree"): what the engine walks for it.
         self.shown = track_shown({**self.docks, "tree": window.docks["autograd"]}, self._shown_changed)
-        self.formula.cell_requested.connect(self.explain)
         self.lab.bugs_changed.connect(self._bugs)
         self._cell: tuple[int, int, int] | None = None
         self._compared_at: tuple | None = None
@@ -83,6 +82,20 @@ class StepTools(QObject):
     @property
     def worker(self) -> TrainingWorker:
         return self._worker()
+
+    def _later(self, name: str, title: str, make: Callable[[], QWidget], area: Qt.DockWidgetArea,
+               wire: Callable | None = None) -> QDockWidget:
+        """A dock behind another tab at launch: its panel is made when first shown or asked for."""
+        self._deferred[name] = DeferredPanel(self.window, title, make, area, wire)
+        return self._deferred[name].dock
+
+    @property
+    def formula(self) -> FormulaPanel:
+        return self._deferred["formula"].panel
+
+    @property
+    def distributions(self) -> DistributionPanel:
+        return self._deferred["distributions"].panel
 
     # ------------------------------------------------------------------ user → engine
     def explain(self, f: int, r: int, c: int) -> None:

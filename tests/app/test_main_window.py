@@ -9,7 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QLabel, QMainWindow
 
+from lenet_viz.app.docks import DeferredPanel, add_dock
 from lenet_viz.app.main_window import MainWindow
 from lenet_viz.app.panels.autograd import WAITING
 from lenet_viz.app.panels.filters import FILTERS
@@ -207,3 +209,37 @@ def test_first_launch_fits_the_screen_and_splits_plots_network_inspector(window)
     centre = window.centralWidget().geometry()
     assert left.right() < centre.left() and centre.right() < right.left()
     assert window.docks["parameters"].geometry().top() > right.bottom()  # the table under the filters
+
+
+def test_back_tab_panels_are_made_after_the_window_is_drawn_or_when_first_shown(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(TrainConfig(dataset="digits", threads=1, eval_every=0), settings=settings)
+    qtbot.addWidget(w)
+    deferred = w.findChildren(DeferredPanel)
+    assert sorted(d.dock.windowTitle() for d in deferred) == ["Confusion", "Distributions", "Formula"]
+    assert not any(d.built for d in deferred)  # launch draws the window without them
+    w.show()
+    qtbot.waitUntil(lambda: all(d.built for d in deferred), timeout=10000)  # made once it is drawn, unasked
+    for name, panel in (("confusion", w.probe_tools.confusion), ("distributions", w.step_tools.distributions),
+                        ("formula", w.step_tools.formula)):
+        assert w.docks[name].widget().widget() is panel  # in its dock's scroll area, the empty page gone
+    w.close()
+
+
+def test_a_deferred_panel_is_made_once_wired_once_and_before_its_dock_is_seen(qtbot):
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    front = add_dock(window, "front", QLabel("front"), Qt.DockWidgetArea.LeftDockWidgetArea)
+    made, wired, seen = [], [], []
+    later = DeferredPanel(window, "later", lambda: made.append(QLabel("later")) or made[-1],
+                          Qt.DockWidgetArea.LeftDockWidgetArea, wired.append)
+    later.dock.visibilityChanged.connect(lambda visible: visible and seen.append(later.built))
+    window.tabifyDockWidget(front, later.dock)
+    front.raise_()
+    window.show()
+    qtbot.waitExposed(window)
+    assert not later.built and made == []
+    later.dock.raise_()
+    qtbot.waitUntil(lambda: seen == [True])  # made by the time anyone hears the dock is shown
+    assert later.panel is made[0] and later.panel is later.panel and wired == made
+    assert later.dock.widget().widget() is made[0]

@@ -189,10 +189,9 @@ class FeatureMapPanel(QWidget):
         plots.setMinimumHeight(140)
         titles = []
         for col, (key, title, n, stretch) in enumerate(BAR_PLOTS):
-            plot = plots.addPlot(row=0, col=col)
+            plot = plots.addPlot(row=0, col=col, enableMenu=False)  # no menu made only to be switched off (~6 ms)
             plot.setTitle(title, size=f"{TITLE_POINT_SIZES[0]}pt")
             plot.titleLabel.item.document().setDocumentMargin(1)
-            plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             plot.setXRange(-0.7, n - 0.3, padding=0)
