@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 import pyqtgraph as pg
-import pyqtgraph.exporters  # noqa: F401 - registers pg.exporters
 from PySide6.QtCore import QObject, QPoint, QRect, QSize
 from PySide6.QtGui import QAction, QPainter
 from PySide6.QtSvg import QSvgGenerator
@@ -61,6 +60,8 @@ def export_widget(widget: QWidget, path: str | Path) -> Path:
     scene = _plot_scene(widget)
     if kind == "svg":
         if scene is not None:
+            import pyqtgraph.exporters  # noqa: F401 - registers pg.exporters; not needed at launch
+
             try:
                 return _written(path, lambda tmp: pg.exporters.SVGExporter(scene).export(tmp))
             except ValueError:  # pyqtgraph 0.14's exporter cannot parse some paths Qt writes (image

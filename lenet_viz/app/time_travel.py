@@ -23,7 +23,6 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 from ..training.history import SMOOTHING
 from ..training.messages import ContinueFrom, FollowRecording, OpenRecording, Scrub
 from ..training.recording import Recording
-from ..training.recording_export import export_filters_gif, export_filters_png
 from ..training.recording_store import RecordingError
 from .docks import add_dock
 from .panels.gradients import GradientPanel
@@ -137,6 +136,8 @@ class TimeTravel(QObject):
         if not source:
             self.session.warn(self.session.recording_problem or "this run is not recorded: its filters have no history")
             return None
+        from ..training.recording_export import export_filters_gif, export_filters_png  # PIL: not at launch
+
         export = export_filters_gif if kind == "gif" else export_filters_png
         try:
             with Recording.open(source) as rec:
