@@ -71,6 +71,8 @@ class ProbeTools(QObject):
         panel.refresh_requested.connect(lambda: self.worker.send(RefreshConfusion()))
         panel.cell_requested.connect(lambda t, p: self.worker.send(RequestGallery(t, p)))
         panel.probe_requested.connect(lambda index: self.worker.set_probe(index))
+        if self.session.confusion is not None:  # a matrix came before the panel was made: it shows it at once
+            panel.show(*self.session.confusion)
 
     def worker_started(self) -> None:
         """A new training worker (Restart training): it knows nothing of saliency or the confusion watch yet."""

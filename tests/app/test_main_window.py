@@ -226,6 +226,19 @@ def test_back_tab_panels_are_made_after_the_window_is_drawn_or_when_first_shown(
     w.close()
 
 
+def test_a_confusion_panel_made_after_its_matrix_came_shows_it(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(TrainConfig(dataset="digits", threads=1, eval_every=0), settings=settings)
+    qtbot.addWidget(w)
+    matrix = np.diag(np.arange(1, 11))
+    matrix[4, 9] = 5
+    w.session.confusion = (matrix, 7)  # as the engine's ConfusionReady leaves it
+    panel = w.probe_tools.confusion  # made now
+    assert panel.status.text() == "after iteration 7 · 55 of 60 held-out images right (91.7%)"
+    assert panel.count_items[4][9].text() == "5" and panel.pairs.item(0).text() == "4 → 9   5 images"
+    w.close()
+
+
 def test_a_deferred_panel_is_made_once_wired_once_and_before_its_dock_is_seen(qtbot):
     window = QMainWindow()
     qtbot.addWidget(window)
