@@ -68,7 +68,7 @@ class ProbeTools(QObject):
         return self._confusion.panel
 
     def _wire_confusion(self, panel: ConfusionPanel) -> None:
-        panel.refresh_requested.connect(lambda: self.worker.send(RefreshConfusion()))
+        panel.refresh_requested.connect(self._refresh_confusion)
         panel.cell_requested.connect(lambda t, p: self.worker.send(RequestGallery(t, p)))
         panel.probe_requested.connect(lambda index: self.worker.set_probe(index))
         if self.session.confusion is not None:  # a matrix came before the panel was made: it shows it at once
@@ -119,7 +119,11 @@ class ProbeTools(QObject):
             self._confusion_on = visible
             self.worker.send(WatchConfusion(visible))
             if visible and self.session.confusion is None:
-                self.worker.send(RefreshConfusion())
+                self._refresh_confusion()
+
+    def _refresh_confusion(self) -> None:
+        self.worker.send(RefreshConfusion())
+        self.confusion.counting()
 
     # ------------------------------------------------------------------ engine → panels
     def refresh(self, changed: set[str]) -> None:
@@ -129,7 +133,9 @@ class ProbeTools(QObject):
             if self.shown["saliency"]:
                 self.saliency.show(s.snapshot)
         if "confusion" in changed:
-            matrix, iteration = s.confusion if s.confusion is not None else (None, None)
-            self.confusion.show(matrix, iteration)
+            if s.confusion is not None:
+                self.confusion.show(*s.confusion)
+            elif self._confusion.built:  # a new run: the matrix described weights that are gone; watched, it is recounted
+                self.confusion.clear(counting=bool(self._confusion_on))
         if "gallery" in changed and s.gallery is not None:
             self.confusion.show_gallery(s.gallery)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from lenet_viz.app.panels.common import NO_LABEL
-from lenet_viz.app.panels.confusion import ConfusionPanel
+from lenet_viz.app.panels.confusion import COUNTING, EMPTY, EMPTY_RGB, RECOUNTING, ConfusionPanel
 from lenet_viz.app.panels.saliency import PREDICTED, SaliencyPanel
 from lenet_viz.data import load_dataset, preprocess_drawing
 from lenet_viz.training import TrainConfig, Trainer
@@ -94,6 +94,27 @@ def test_gallery_tiles_name_label_prediction_confidence_and_a_click_probes(confu
 def test_refresh_button_asks_for_a_new_matrix(confusion, qtbot) -> None:
     with qtbot.waitSignal(confusion.refresh_requested):
         QTest.mouseClick(confusion.refresh_button, Qt.MouseButton.LeftButton)
+
+
+def test_a_recount_is_said_and_a_cleared_panel_keeps_no_trace_of_the_old_matrix(confusion, trainer, matrix) -> None:
+    before = confusion.status.text()
+    confusion.counting()
+    confusion.counting()  # said once
+    assert confusion.status.text() == before + RECOUNTING
+    assert confusion.count_items[0][0].text() == str(matrix[0, 0])  # the last matrix stays while it is recounted
+    t, p, _ = most_confused(matrix, 1)[0]
+    confusion.show_gallery(trainer.gallery(t, p))
+    confusion.clear(counting=True)  # a new run while the dock is watched
+    assert confusion.status.text() == COUNTING
+    assert all(item.text() == "" for row in confusion.count_items for item in row)
+    assert confusion.pairs.count() == 0 and not any(tile.isVisible() for tile in confusion.tiles)
+    assert (confusion.image.image == EMPTY_RGB.astype(np.uint8)).all() and not confusion.selection.isVisible()
+    confusion.clear()
+    assert confusion.status.text() == EMPTY
+    confusion.counting()
+    assert confusion.status.text() == COUNTING
+    confusion.show(matrix, 16)
+    assert confusion.status.text().startswith("after iteration 16 · ")
 
 
 # ------------------------------------------------------------------ saliency

@@ -101,3 +101,20 @@ def test_the_confusion_matrix_covers_the_held_out_set_and_a_click_probes_an_exam
     QTest.mouseClick(tile, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.snapshot.probe_index == int(g.indices[0]) and w.snapshot.probe_label is not None, timeout=LONG)
     assert w.snapshot.probe_label == true
+
+
+def test_a_reset_clears_the_confusion_matrix_until_the_new_weights_are_counted(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path, dataset="digits")
+    for _ in range(3):
+        qtbot.keyClick(w, Qt.Key.Key_N)
+    panel = dock_panel(w, "confusion")
+    qtbot.waitUntil(lambda: w.session.confusion is not None and w.session.confusion[1] == 3, timeout=LONG)
+    assert panel.status.text().startswith("after iteration 3 · ")
+    cleared, clear = [], panel.clear
+    panel.clear = lambda counting=False: (cleared.append(counting), clear(counting))
+    qtbot.keyClick(w, Qt.Key.Key_R)  # Reset: new weights from the seed, iteration 0
+    qtbot.waitUntil(lambda: w.session.confusion is not None and w.session.confusion[1] == 0, timeout=LONG)
+    want = ask(qtbot, w.worker, lambda t: t.confusion_matrix())
+    np.testing.assert_array_equal(w.session.confusion[0], want)
+    assert cleared == [True]  # the old matrix went at once, and the panel said a count was coming
+    assert panel.status.text().startswith("after iteration 0 · ")

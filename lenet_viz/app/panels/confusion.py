@@ -27,6 +27,16 @@ THUMB = 80  # gallery thumbnails: 32 px images at 2.5x, readable from the back r
 GALLERY_COLUMNS = 3
 SELECTED_COLOR = "#f2a900"
 DARK_TEXT, LIGHT_TEXT = QColor("#111111"), QColor("#f0f0f0")  # a count on a bright cell, on a dark one
+EMPTY = "no confusion matrix yet: press Refresh"
+#: A count is on its way (Refresh, the dock opened, a new run while watched): paused it comes at once.
+COUNTING = "counting every held-out image… (while training runs, in a tenth of its time)"
+RECOUNTING = " · recounting…"
+GALLERY_HINT = "click a cell to see its images, an image to probe it"
+
+
+def empty_rgb() -> np.ndarray:
+    """(10, 10, 3) uint8: every cell empty, before any count."""
+    return np.broadcast_to(EMPTY_RGB.astype(np.uint8), (CLASSES, CLASSES, 3)).copy()
 
 
 def matrix_rgb(matrix: np.ndarray, lut: np.ndarray) -> np.ndarray:
@@ -82,7 +92,7 @@ class ConfusionPanel(QWidget):
         self._lut = pg.colormap.get(ERROR_CMAP).getLookupTable(nPts=256, alpha=False).astype(np.float64)
         self._matrix: np.ndarray | None = None
         self._indices: list[int] = []
-        self.status = QLabel("no confusion matrix yet: press Refresh")
+        self.status = QLabel(EMPTY)
         self.status.setWordWrap(True)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Predict every held-out image now and recount")
@@ -95,7 +105,7 @@ class ConfusionPanel(QWidget):
         self.pairs.setToolTip("The commonest mistakes: click one to see its examples")
         self.pairs.setMaximumHeight(self.pairs.fontMetrics().lineSpacing() * (PAIRS + 1) + 8)
         self.pairs.itemClicked.connect(lambda item: self._request(*item.data(Qt.ItemDataRole.UserRole)))
-        self.gallery_title = QLabel("click a cell to see its images, an image to probe it")
+        self.gallery_title = QLabel(GALLERY_HINT)
         self.gallery_title.setWordWrap(True)
         self._build_gallery()
         right = QVBoxLayout()
@@ -129,7 +139,7 @@ class ConfusionPanel(QWidget):
             axis = self.plot.getAxis(side)
             axis.setTicks([[(k + 0.5, str(k)) for k in range(CLASSES)]])
             axis.setTickFont(digits)
-        self.image = pg.ImageItem(np.zeros((CLASSES, CLASSES, 3), dtype=np.uint8), axisOrder="row-major")
+        self.image = pg.ImageItem(empty_rgb(), axisOrder="row-major", levels=(0, 255))
         self.plot.addItem(self.image)
         count_font = QFont(self.font())
         count_font.setPointSize(10)
@@ -204,6 +214,31 @@ class ConfusionPanel(QWidget):
             self.pairs.addItem(item)
         if not self.pairs.count():
             self.pairs.addItem("no mistakes" if total else "")
+
+    def counting(self) -> None:
+        """A count was asked for: say so until its matrix comes; a matrix on screen stays, marked as being recounted."""
+        text = self.status.text()
+        if self._matrix is None:
+            self.status.setText(COUNTING)
+        elif not text.endswith(RECOUNTING):
+            self.status.setText(text + RECOUNTING)
+
+    def clear(self, counting: bool = False) -> None:
+        """No matrix: the weights it described are gone (a reset, another run).  Empty cells, no pairs, no
+        examples; `counting`: a new count is on its way."""
+        self._matrix = None
+        self._indices = []
+        self.image.setImage(empty_rgb(), levels=(0, 255), autoLevels=False)
+        for row in self.count_items:
+            for item in row:
+                item.setText("")
+        self.selection.hide()
+        self.pairs.clear()
+        for tile in self.tiles:
+            tile.hide()
+        self.gallery_title.setText(GALLERY_HINT)
+        self.gallery_title.setStyleSheet("")
+        self.status.setText(COUNTING if counting else EMPTY)
 
     def show_gallery(self, gallery: Gallery) -> None:
         """Fill the tiles with one cell's examples; each tile says true → predicted and the confidence."""
