@@ -120,10 +120,14 @@ class StepTools(QObject):
     def refresh(self, changed: set[str]) -> None:
         s, shown = self.session, self.shown
         snap = s.view
-        if "reset" in changed:
+        if "reset" in changed:  # a new run: what described the old weights goes (a deferred panel not made holds nothing)
             self.graph.clear()
             self.health.clear()
-            self.distributions.clear()
+            self.compare.show(None)
+            if self._deferred["distributions"].built:
+                self.distributions.clear()
+            if self._deferred["formula"].built:
+                self.formula.show(None)
         if snap is not None and changed & {"snapshot", "config", "text"} and shown["code"] and s.config is not None:
             self.code.show(training_code_for(s.config), snap.next_phase, snap.last_phase)
         if "snapshot" in changed and snap is not None:

@@ -10,6 +10,8 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from app_driver import LONG, ask, open_window
+from lenet_viz.app.panels.formula import HINT as FORMULA_HINT
+from lenet_viz.app.panels.update_compare import HINT as COMPARE_HINT
 from lenet_viz.training import Phase
 from test_panel_filters import _scene_point
 
@@ -92,6 +94,20 @@ def test_manual_update_beside_optim_is_zero_apart_with_momentum_zero(qtbot, tmp_
     c = w.session.compared.comparison
     assert max(c.max_abs_diff.values()) < 1e-6 and c.lr == 0.01
     assert w.step_tools.compare.table.rowCount() >= 10
+
+
+def test_a_reset_takes_back_the_formula_and_the_comparison_of_weights_that_are_gone(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path, dataset="digits", momentum=0.0)
+    show_dock(qtbot, w, "compare")
+    phase(qtbot, w, 4)
+    w.step_tools.explain(2, 0, 0)  # as a click on the filter inspector's gradient cell does
+    qtbot.waitUntil(lambda: w.session.explained is not None and w.session.explained.explanation is not None
+                    and w.session.compared is not None and w.session.compared.comparison is not None, timeout=LONG)
+    qtbot.waitUntil(lambda: w.step_tools.compare.table.rowCount() >= 10 and "∂L/∂w[2,0,0,0]" in w.step_tools.formula.equation.text())
+    qtbot.keyClick(w, Qt.Key.Key_R)  # new weights from the seed: that gradient and that update are gone
+    qtbot.waitUntil(lambda: w.step_tools.formula.equation.text() == FORMULA_HINT, timeout=LONG)
+    assert w.session.iteration == 0 and w.step_tools.formula.explanation is None
+    assert w.step_tools.compare.caption.text() == COMPARE_HINT and w.step_tools.compare.table.rowCount() == 0
 
 
 def test_skip_zero_grad_from_the_lab_accumulates_and_the_health_panel_says_so(qtbot, tmp_path):
