@@ -53,6 +53,10 @@ CLOSE_WAIT_MS = 5000  # a step ends in milliseconds; only loading data (a slow d
 #: thread, starved its timers and, through the GIL, cut training to a third.  Paused or stepping,
 #: they draw at once.  The feature maps and filters keep the full DISPLAY_HZ.
 PLOT_HZ = 5
+#: Running, a plot redraws this long after the frame that scheduled it, in an event-loop turn of its
+#: own: Qt paints everything changed since the last paint in one go, so a plot redrawn together with
+#: the feature maps made that one frame as long as both (the GUI stall p99).  Half a frame.
+PLOT_APART_MS = 1000 // DISPLAY_HZ // 2
 #: Running, the status line changes at most this often: 30 Hz numbers cannot be read, and each new
 #: text re-laid out the status bar and the main window (~20 ms of GUI time a second).
 STATUS_HZ = 4
@@ -317,17 +321,18 @@ class MainWindow(QMainWindow):
         self._show_text(now, force=bool(changed - {"history", "snapshot"}))
 
     def _show_plots(self, running: bool) -> None:
-        """Both plots now when not running; running, one of them per 1/(2·PLOT_HZ) s, in turn
-        (each `show` is a no-op when its history has not changed)."""
+        """Both plots now when not running; running, one of them per 1/(2·PLOT_HZ) s, in turn, half a
+        frame later (PLOT_APART_MS; each `show` is a no-op when its history has not changed)."""
         plots = (self.loss_panel, self.gradient_panel)
         now = time.perf_counter()
         if not running:
             for plot in plots:
                 plot.show(self.session.history)
         elif now >= self._plot_due:
-            plots[self._plot_turn].show(self.session.history)
+            plot = plots[self._plot_turn]
             self._plot_turn ^= 1
             self._plot_due = now + 0.5 / PLOT_HZ
+            QTimer.singleShot(PLOT_APART_MS, self, lambda: plot.show(self.session.history))  # between two frames
 
     def _show_text(self, now: float, force: bool) -> None:
         """The story, banner, notice and status line, as the session words them; running, at most STATUS_HZ."""

@@ -256,3 +256,32 @@ def test_a_deferred_panel_is_made_once_wired_once_and_before_its_dock_is_seen(qt
     qtbot.waitUntil(lambda: seen == [True])  # made by the time anyone hears the dock is shown
     assert later.panel is made[0] and later.panel is later.panel and wired == made
     assert later.dock.widget().widget() is made[0]
+
+
+def _inside_refresh() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "refresh" and frame.f_code.co_filename.endswith("main_window.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_running_a_plot_redraws_between_frames_paused_at_once(qtbot, window):
+    w, calls = window, []
+    for panel in (w.loss_panel, w.gradient_panel):
+        def spy(*args, show=panel.show, name=panel.objectName() or type(panel).__name__):
+            if args:  # show(history); show() alone is QWidget.show()
+                calls.append((name, _inside_refresh(), w.session.running))
+            return show(*args)
+        panel.show = spy
+    w.worker.play()
+    qtbot.waitUntil(lambda: {name for name, inside, _ in calls if not inside} == {"LossPanel", "GradientPanel"}, timeout=30000)
+    w.worker.pause()
+    qtbot.waitUntil(lambda: not w.session.running, timeout=30000)
+    # running, each plot redraws in an event-loop turn of its own, never painted with the frame's panels
+    assert not any(inside and running for _, inside, running in calls)
+    calls.clear()
+    qtbot.keyClick(w, Qt.Key.Key_N)  # a step: both plots at once, in the refresh that shows it
+    qtbot.waitUntil(lambda: len(calls) >= 2, timeout=30000)
+    assert {name for name, inside, _ in calls if inside} == {"LossPanel", "GradientPanel"}
