@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QPainter
 
 from lenet_viz.app.panels.common import NO_LABEL, UNLABELLED_COLOR
 from lenet_viz.app.panels.feature_maps import LABEL_COLOR, MOSAICS, RIGHT_COLOR, ROWS, WRONG_COLOR, FeatureMapPanel
@@ -52,6 +53,12 @@ def test_levels_are_each_layers_own_range(panel, snapshot) -> None:
         a = snapshot.activations[name]
         lo, hi = panel.mosaic_items[name].getLevels()
         assert (lo, hi) == pytest.approx((a.min(), a.max()))
+
+
+def test_the_maps_and_bars_are_drawn_pixel_sharp(panel, snapshot) -> None:
+    panel.show(snapshot)
+    assert not panel.graphics.renderHints() & QPainter.RenderHint.Antialiasing  # a cheaper repaint, every frame
+    assert panel.graphics.renderHints() & QPainter.RenderHint.TextAntialiasing  # the numbers stay smooth
 
 
 def test_bars_show_fc1_fc2_and_probabilities(panel, snapshot) -> None:

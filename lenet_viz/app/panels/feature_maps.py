@@ -76,6 +76,10 @@ class FeatureMapPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
+        # Everything here is pixels and upright rectangles (maps, bars, frames; text keeps its own
+        # antialiasing): without antialiasing the bars are crisper and a repaint of the whole view,
+        # done every frame, costs 5.0 ms instead of 6.1 (892 x 620, offscreen).
+        self.graphics.setAntialiasing(False)
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
         self.graphics.ci.setSpacing(SPACING)
         layout = QVBoxLayout(self)
