@@ -97,7 +97,8 @@ class DivergedAt:
 class Session:
     """The state behind the screen.  `apply()` returns which aspects changed, so the window redraws only those:
     "reset" (a new run: clear the plots), "history", "snapshot", "config" (show it in the form),
-    "running", "text" (story, banner, status or notice)."""
+    "running", "text" (story, banner, status or notice: show now).  A new iteration or snapshot alone is
+    "history" / "snapshot": the texts follow at the window's pace (STATUS_HZ while running)."""
 
     def __init__(self) -> None:
         self.run = 0
@@ -189,9 +190,10 @@ class Session:
         if getattr(s, "histograms", None) is not None:
             self.distributions.append(s.histograms)
         self.opened_from = None
+        changed.add("history")  # the status line follows at STATUS_HZ while running (the window's clock)
         if s.diverged:
             self.diverged = DivergedAt(s.iteration, s.loss)
-        changed.update(("history", "text"))
+            changed.add("text")  # the banner says it at once
 
     def _on_SnapshotTaken(self, e: SnapshotTaken, now: float, changed: set[str]) -> None:
         self._show(e.snapshot, e.config, changed)
@@ -201,8 +203,11 @@ class Session:
             self._mark(snap.iteration, what, changed)
         self.snapshot, self.config = snap, config
         self.iteration, self.epoch, self.next_phase, self.phase_done = snap.iteration, snap.epoch, snap.next_phase, snap.last_phase
+        fallback = self.fallback
         self._check_fallback()
-        changed.update(("snapshot", "text"))
+        changed.add("snapshot")
+        if self.fallback is not fallback:
+            changed.add("text")  # a banner to show at once
 
     def _on_PhaseRan(self, e: PhaseRan, now: float, changed: set[str]) -> None:
         self.phase_done, self.next_phase = e.phase, e.phase.next()

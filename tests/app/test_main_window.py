@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QLabel, QMainWindow
 
 from lenet_viz.app.docks import DeferredPanel, add_dock
-from lenet_viz.app.main_window import MainWindow
+from lenet_viz.app.main_window import STATUS_HZ, MainWindow
 from lenet_viz.app.panels.autograd import WAITING
 from lenet_viz.app.panels.filters import FILTERS
 from lenet_viz.training import Phase, TrainConfig
@@ -285,3 +286,25 @@ def test_running_a_plot_redraws_between_frames_paused_at_once(qtbot, window):
     qtbot.keyClick(w, Qt.Key.Key_N)  # a step: both plots at once, in the refresh that shows it
     qtbot.waitUntil(lambda: len(calls) >= 2, timeout=30000)
     assert {name for name, inside, _ in calls if inside} == {"LossPanel", "GradientPanel"}
+
+
+def test_running_the_status_line_and_readouts_change_at_most_status_hz(qtbot, window):
+    w, texts = window, {"status": [], "readout": []}
+    for name, label in (("status", w.status), ("readout", w.presentation.readout.values["iteration"])):
+        def spy(text, set_text=label.setText, seen=texts[name]):
+            seen.append(text)
+            return set_text(text)
+        label.setText = spy
+    w.worker.play()
+    qtbot.waitUntil(lambda: w.session.running and w.session.iteration > 0, timeout=30000)
+    for seen in texts.values():
+        seen.clear()
+    start, first = time.perf_counter(), w.session.iteration
+    qtbot.wait(2000)
+    seconds, iterations = time.perf_counter() - start, w.session.iteration - first
+    w.worker.pause()
+    assert iterations > 2 * seconds * STATUS_HZ  # faster than the text may follow: the limit is what is tested
+    for name, seen in texts.items():
+        assert 2 <= len(seen) <= seconds * STATUS_HZ + 2, (name, len(seen), seconds)  # 30 Hz numbers cannot be read
+    qtbot.waitUntil(lambda: not w.session.running, timeout=30000)
+    qtbot.waitUntil(lambda: f"iteration {w.session.iteration:,}" in w.status.text(), timeout=30000)  # paused: the last one
