@@ -30,6 +30,7 @@ from .panels.gradients import GradientPanel
 from .panels.loss import LossPanel
 from .panels.parameters import ParameterTable
 from .panels.steady_label import SteadyLabel
+from . import gc_guard
 from .docks import add_dock, build_deferred_panels
 from .probe_tools import ProbeTools
 from .step_tools import StepTools
@@ -94,10 +95,12 @@ class MainWindow(QMainWindow):
     def __init__(
         self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None,
         checkpoint: str | Path | None = None, process: bool | None = None, record: str | Path | None = None,
-        record_budget: int | None = None,
+        record_budget: int | None = None, freeze_launch: bool = False,
     ) -> None:
         """`process`: train in a child process (None: TRAIN_IN_PROCESS), else on a thread of this one.
-        `record`: the recording file of this run (time travel); None records nothing."""
+        `record`: the recording file of this run (time travel); None records nothing.  `freeze_launch`: the
+        process's one window (run_app): at its first snapshot, what launch made is exempted from later garbage
+        collections (gc_guard.freeze_launch), so a full collection no longer stalls it ~0.1 s once a minute."""
         super().__init__()
         self.setWindowTitle("lenet-viz — watching LeNet learn")
         self.settings = settings if settings is not None else QSettings(*SETTINGS)
@@ -107,6 +110,7 @@ class MainWindow(QMainWindow):
         self._plot_turn = 0
         self._status_due = 0.0
         self._drawn = False  # painted once: see paintEvent
+        self._freeze_launch = freeze_launch  # the app's own window: gc_guard.freeze_launch() at its first snapshot
 
         self.loss_panel = LossPanel()
         self.gradient_panel = GradientPanel()
@@ -309,6 +313,9 @@ class MainWindow(QMainWindow):
             self.parameter_panel.show(snap)
             self.autograd_panel.show(snap)
             self.frames.append(now)
+            if self._freeze_launch:
+                self._freeze_launch = False
+                gc_guard.freeze_launch()
         self.probe_tools.refresh(changed)
         self.step_tools.refresh(changed)
         self.time_travel.refresh(changed)
@@ -458,7 +465,7 @@ def run_app(
     if record is True:
         record = default_recording()
     window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process, record=record or None,
-                        record_budget=record_budget)
+                        record_budget=record_budget, freeze_launch=True)
     if recording is not None:
         window.time_travel.open_recording(recording)
     window.show()

@@ -126,7 +126,8 @@ class AppRun:
         self._settings_dir = tempfile.TemporaryDirectory(prefix="lenet-viz-bench-")  # never the user's settings
         settings = QSettings(str(Path(self._settings_dir.name) / "settings.ini"), QSettings.Format.IniFormat)
         # Every app run is recorded (as for a user): the figures include the recording's cost.
-        self.window = w = MainWindow(config, settings=settings, record=Path(self._settings_dir.name) / "bench.lvz")
+        self.window = w = MainWindow(config, settings=settings, record=Path(self._settings_dir.name) / "bench.lvz",
+                                     freeze_launch=True)  # as run_app() makes it
         self.timing = False  # collect per-panel times and frames only inside the timed window
         self.frames = self.plot_frames = 0
         # Per panel, wall ms and GUI-thread CPU ms of each show(): CPU time is what a panel

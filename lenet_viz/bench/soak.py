@@ -94,7 +94,7 @@ class Soak:
         settings = QSettings(str(Path(self._settings_dir.name) / "settings.ini"), QSettings.Format.IniFormat)
         # As for a user, the run is recorded (time travel): its file must stay within its budget.
         self.recording = None if args.no_record else Path(self._settings_dir.name) / "soak.lvz"
-        self.window = w = MainWindow(self.config, settings=settings, record=self.recording)
+        self.window = w = MainWindow(self.config, settings=settings, record=self.recording, freeze_launch=True)  # as run_app()
         self.received = 0  # stats the window drained, checked to run 1, 2, 3, ...
         self.gaps = 0
         self.drains = 0

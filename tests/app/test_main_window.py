@@ -308,3 +308,39 @@ def test_running_the_status_line_and_readouts_change_at_most_status_hz(qtbot, wi
         assert 2 <= len(seen) <= seconds * STATUS_HZ + 2, (name, len(seen), seconds)  # 30 Hz numbers cannot be read
     qtbot.waitUntil(lambda: not w.session.running, timeout=30000)
     qtbot.waitUntil(lambda: f"iteration {w.session.iteration:,}" in w.status.text(), timeout=30000)  # paused: the last one
+
+
+def test_the_apps_window_exempts_what_launch_made_from_later_collections(tmp_path):
+    script = textwrap.dedent(
+        """
+        import gc, json, sys
+        from PySide6.QtCore import QSettings, QTimer
+        from PySide6.QtWidgets import QApplication
+        from lenet_viz.training import TrainConfig
+        from lenet_viz.app.main_window import MainWindow
+        app = QApplication([])
+        seen = {}
+        def window(freeze):
+            settings = QSettings(sys.argv[1] + f"/{freeze}.ini", QSettings.Format.IniFormat)
+            w = MainWindow(TrainConfig(dataset="digits", threads=1, eval_every=0), settings=settings, process=False,
+                           freeze_launch=freeze)
+            seen[f"{freeze} before"] = gc.get_freeze_count()
+            w.show()
+            def check():
+                if w.snapshot is None:
+                    return QTimer.singleShot(50, check)
+                seen[f"{freeze} after"], seen[f"{freeze} tracked"] = gc.get_freeze_count(), len(gc.get_objects())
+                w.close()
+                window(True) if not freeze else app.quit()
+            check()
+        window(False)
+        app.exec()
+        print(json.dumps(seen))
+        """
+    )
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    seen = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    assert seen["False before"] == seen["False after"] == seen["True before"] == 0  # tests' windows: never
+    assert seen["True after"] > 100_000 > 10 * seen["True tracked"]  # the app's: launch's objects are left out
