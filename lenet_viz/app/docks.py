@@ -53,8 +53,9 @@ class DeferredPanel(QObject, Generic[P]):
 
     def __init__(self, window: QMainWindow, title: str, make: Callable[[], P], area: Qt.DockWidgetArea,
                  wire: Callable[[P], None] | None = None) -> None:
-        self.dock = add_dock(window, title, QWidget(), area, scroll=True)  # an empty page, replaced by the panel
-        super().__init__(self.dock)
+        dock = add_dock(window, title, QWidget(), area, scroll=True)  # an empty page, replaced by the panel
+        super().__init__(dock)
+        self.dock = dock
         self._make, self._wire = make, wire
         self._panel: P | None = None
         self.dock.visibilityChanged.connect(lambda visible: visible and self.panel)  # made before it is seen

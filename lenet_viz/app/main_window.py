@@ -8,7 +8,6 @@ Qt-free `Session`, which owns what the screen says; the window then redraws what
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,9 +15,9 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from ..training import LossKind, MetricHistory, Snapshot, TrainConfig
 from .checkpoint_actions import CheckpointActions
@@ -38,7 +37,9 @@ from .time_travel import TimeTravel
 from .recovery import TrainingRestart, closing_on_sigint, finish_saving_first
 from .data_actions import DataActions
 from .export import ExportActions
+from .banner import Banner
 from .presentation import Presentation
+from .window_settings import restore_settings, save_settings
 from .session import Session
 from .worker import TrainingWorker
 
@@ -65,30 +66,6 @@ STATUS_HZ = 4
 #: The app tests switch it off for most windows: a thread starts faster and shows `worker.trainer`.
 TRAIN_IN_PROCESS = True
 SETTINGS = ("lenet-viz", "lenet-viz")
-
-
-class Banner(QWidget):
-    """A dismissable message across the top: errors and divergence, never a modal dialog."""
-
-    dismissed = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("banner")
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        close = QPushButton("Dismiss")
-        close.clicked.connect(self.hide)
-        close.clicked.connect(self.dismissed)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(8, 4, 8, 4)
-        row.addWidget(self.text, 1)
-        row.addWidget(close)
-        self.hide()
-
-    def say(self, text: str) -> None:
-        self.text.setText(text)
-        self.setVisible(True)
 
 
 class MainWindow(QMainWindow):
@@ -179,7 +156,7 @@ class MainWindow(QMainWindow):
             self.docks[name].raise_()
         self._build_actions()
         self._initial_state = self.saveState()  # View ▸ Reset layout goes back to it
-        self._restore_settings()
+        restore_settings(self)
         self.presentation.restore()
         if speed_limit is not None:
             self.form.speed.setValue(speed_limit)
@@ -360,49 +337,7 @@ class MainWindow(QMainWindow):
         fps = (len(recent) - 1) / 2 if len(recent) > 1 else 0.0
         self.status.setText(s.status_line(fps))
 
-    # ----------------------------------------------------------------- settings
-    def _restore_settings(self) -> None:
-        s, bad = self.settings, []  # a hand-edited or foreign settings file never stops the launch
-        if not self._restore_bytes("geometry", self.restoreGeometry, bad):
-            # first launch: 1600 × 960, or the whole screen where that is smaller (a 1280 × 800 projector)
-            screen = QApplication.primaryScreen()
-            room = screen.availableGeometry() if screen is not None else None
-            self.resize(min(1600, room.width()) if room else 1600, min(960, room.height()) if room else 960)
-        if not self._restore_bytes("windowState", self.restoreState, bad):
-            self.default_layout()
-        mode = s.value("filterMode")
-        if isinstance(mode, str) and mode in ("weights", "gradient", "last update"):
-            self.filter_panel.set_mode(mode)
-        elif mode is not None:
-            bad.append("filterMode")
-        speed = s.value("speedLimit")
-        if speed is not None:
-            try:
-                value = float(speed)
-            except (TypeError, ValueError):
-                value = math.nan
-            if math.isfinite(value):
-                self.form.speed.setValue(value)
-            else:
-                bad.append("speedLimit")
-        if bad:
-            log.warning("ignored unreadable settings %s in %s", bad, s.fileName())
-            self.session.notify_after_start(f"Ignored unreadable settings ({', '.join(bad)}) in {s.fileName()}: "
-                                "defaults used, rewritten on quit", time.perf_counter())
-
-    def _restore_bytes(self, key: str, restore: Callable[[QByteArray], bool], bad: list[str]) -> bool:
-        """Restore a saved Qt state; False (and `key` in `bad` when something was there) if it cannot be read."""
-        value = self.settings.value(key)
-        if value is None:
-            return False
-        try:
-            if isinstance(value, (QByteArray, bytes)) and restore(value):
-                return True
-        except (TypeError, ValueError):
-            pass
-        bad.append(key)
-        return False
-
+    # ----------------------------------------------------------------- layout
     def default_layout(self) -> None:
         """Plots left, network centre, inspector right, in roughly 3 : 4 : 3 (first launch, View ▸ Reset layout)."""
         d, w, h = self.docks, self.width(), self.height()
@@ -423,14 +358,6 @@ class MainWindow(QMainWindow):
             self.docks[name].raise_()
         self.default_layout()
 
-    def _save_settings(self) -> None:
-        s = self.settings
-        s.setValue("geometry", self.saveGeometry())
-        s.setValue("windowState", self.saveState())
-        s.setValue("filterMode", self.filter_panel.mode)
-        s.setValue("speedLimit", self.form.speed.value())
-        s.sync()
-
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
         super().paintEvent(event)
         if not self._drawn:  # the window is on screen: now the panels of the back tabs, while it waits for training
@@ -443,7 +370,7 @@ class MainWindow(QMainWindow):
             event.ignore()  # closes itself once the save is done; a second close gives up on it
             return
         self.timer.stop()
-        self._save_settings()
+        save_settings(self)
         if not self.worker.shutdown(CLOSE_WAIT_MS):  # still building the trainer: loading data cannot be cut short
             log.warning("closing: waiting for the training thread to finish loading its data")
             self.hide()
