@@ -23,6 +23,7 @@ class Bars(QGraphicsPathItem):
         self._pen = pg.mkPen(pen) if pen is not None else pg.mkPen(None)
         self._style(self, brush)
         self._others: dict[str, QGraphicsPathItem] = {}  # bars in another colour (the prediction, the label)
+        self._made: tuple[tuple, dict[str, Outline]] | None = None  # (colours, their outlines): see _outlines
 
     def _style(self, item: QGraphicsPathItem, brush: str | None) -> None:
         item.setPen(self._pen)
@@ -33,27 +34,44 @@ class Bars(QGraphicsPathItem):
             self.opts["height"] = np.asarray(height, dtype=np.float32)
         if brushes is not None:
             self.opts["brushes"] = list(brushes)
-        x, heights = self.opts["x"], self.opts["height"]
-        colours = np.array(self.opts["brushes"] or [self._brush] * len(x), dtype=object)
-        paths = {c: bar_path(x[colours == c], heights[colours == c], self.opts["width"])
-                 for c in {self._brush, *colours.tolist(), *self._others}}
-        self.setPath(paths.pop(self._brush))
-        for colour, path in paths.items():
+        heights = self.opts["height"]
+        outlines = self._outlines()
+        self.setPath(outlines[self._brush].path(heights))
+        for colour, outline in outlines.items():
+            if colour == self._brush:
+                continue
             item = self._others.get(colour)
             if item is None:
                 item = self._others[colour] = QGraphicsPathItem(self)
                 self._style(item, colour)
-            item.setPath(path)
+            item.setPath(outline.path(heights))
+
+    def _outlines(self) -> dict[str, Outline]:
+        """Each colour's bars (every colour drawn so far: one no longer used gets none), kept while the
+        colours stay the same: a frame then only writes the heights (fc1's 120 bars: 0.23 -> 0.13 ms)."""
+        key = (tuple(self.opts["brushes"] or ()), tuple(self._others))
+        if self._made is None or self._made[0] != key:
+            x, width = self.opts["x"], self.opts["width"]
+            colours = np.array(self.opts["brushes"] or [self._brush] * len(x), dtype=object)
+            outlines = {c: Outline(x[colours == c], width) for c in {self._brush, *colours.tolist(), *self._others}}
+            self._made = (key, outlines)
+        return self._made[1]
 
 
-def bar_path(x: np.ndarray, heights: np.ndarray, width: float) -> QPainterPath:
-    """Closed rectangles from 0 to each height, one subpath a bar, built in one call (no loop in Python)."""
-    if len(x) == 0:
-        return QPainterPath()
-    half = width / 2
-    xs = np.stack([x - half, x - half, x + half, x + half, x - half], axis=1).ravel().astype(np.float64)
-    zero = np.zeros_like(heights, dtype=np.float64)
-    ys = np.stack([zero, heights, heights, zero, zero], axis=1).ravel()
-    connect = np.ones(len(xs), dtype=np.int32)
-    connect[4::5] = 0  # each bar its own closed outline
-    return pg.arrayToQPath(xs, ys, connect=connect)
+class Outline:
+    """Closed rectangles from 0 to each bar's height, one subpath a bar: the x coordinates and the
+    subpath breaks are made once, and `path(heights)` fills in the heights (no loop in Python)."""
+
+    def __init__(self, x: np.ndarray, width: float) -> None:
+        half = width / 2
+        self.index = np.asarray(x, dtype=np.intp)  # bar k stands at x = k
+        self.xs = np.stack([x - half, x - half, x + half, x + half, x - half], axis=1).ravel().astype(np.float64)
+        self.connect = np.ones(len(self.xs), dtype=np.int32)
+        self.connect[4::5] = 0  # each bar its own closed outline
+        self._ys = np.zeros((len(x), 5), dtype=np.float64)
+
+    def path(self, heights: np.ndarray) -> QPainterPath:
+        if not len(self.index):
+            return QPainterPath()
+        self._ys[:, 1] = self._ys[:, 2] = heights[self.index]
+        return pg.arrayToQPath(self.xs, self._ys.ravel(), connect=self.connect)
