@@ -120,6 +120,30 @@ def test_undo_takes_back_a_stroke_and_clear_can_be_undone(panel, qtbot) -> None:
     np.testing.assert_array_equal(panel.canvas.ink(), one)
 
 
+def test_a_finished_stroke_lands_on_the_strokes_before_it_as_undo_would_redraw_them(panel) -> None:
+    """A release paints only the new stroke over the earlier ones: the pixels must be those of drawing every
+    item from scratch (what Undo and Clear do), over a picture too, and the stroke in progress never
+    reaches the finished image until it ends."""
+    ink = np.zeros((40, 40), dtype=np.float32)
+    ink[5:35, 18:22] = 0.6
+    panel.load_ink(ink)
+    stroke(panel, [(40, 40), (240, 60), (200, 230)])
+    press(panel, 30, 250)
+    move(panel, 60, 250)  # a stroke in progress: shown, not committed
+    assert panel.canvas.ink()[250, 45] > 0
+    release(panel, 90, 250)
+    stroke(panel, [(140, 20), (150, 260)])
+    incremental = panel.canvas.ink().copy()
+    panel.canvas._render()  # every item again, from an empty canvas
+    np.testing.assert_array_equal(panel.canvas.ink(), incremental)
+    panel.undo_button.click()
+    panel.undo_button.click()
+    stroke(panel, [(100, 100), (120, 120)])  # after Undo, a stroke lands on what Undo left
+    incremental = panel.canvas.ink().copy()
+    panel.canvas._render()
+    np.testing.assert_array_equal(panel.canvas.ink(), incremental)
+
+
 def test_an_opened_image_goes_on_the_canvas(panel, qtbot) -> None:
     ink = np.zeros((50, 30), dtype=np.float32)
     ink[5:45, 12:18] = 1.0
