@@ -46,6 +46,7 @@ def test_quick_run_measures_the_app_and_reports_every_field(tmp_path: Path) -> N
         "step_latency_ms": ("median", "p95"),
         "rss_mb": ("peak", "growth"),
         "launch_breakdown_s": ("interpreter", "imports_and_qapp", "window_drawn", "first_snapshot", "first_paint"),
+        "undrawn": ("iters_per_s", "worker_cpu_ms_per_iter", "gui_cpu_share"),  # the same run, the window not drawing
     }.items():
         assert all(numeric(a[section][k]) for k in keys), (section, a[section])
     assert a["gui_stall_ms"]["p50"] <= a["gui_stall_ms"]["p99"] <= a["gui_stall_ms"]["max"]
@@ -57,7 +58,8 @@ def test_quick_run_measures_the_app_and_reports_every_field(tmp_path: Path) -> N
     assert a["soak"] is None  # only with --soak-iterations
     assert [g["goal"] for g in r["goals"]] == [g[0] for g in GOALS]
     assert all(g["met"] in (True, False) for g in r["goals"] if "soak" not in g["goal"])
-    for words in ("GUI stall", "step -> all panels", "launch -> first window", "app throughput"):
+    assert a["undrawn"]["iters_per_s"] > 0 and a["undrawn"]["gui_cpu_share"] < a["gui_cpu_share"]
+    for words in ("GUI stall", "step -> all panels", "launch -> first window", "app throughput", "the window drawing nothing"):
         assert words in done.stdout
 
 

@@ -64,6 +64,8 @@ def measure(config: TrainConfig, dataset: Dataset, iterations: int, threads: int
         drawing = run.train(max(20, iterations // 4), drawing=True)  # a user drawing a digit meanwhile (#14)
         result["while_drawing"] = {k: drawing[k] for k in ("gui_stall_ms", "iters_per_s", "display_fps")}
         result["step_latency_ms"] = run.step_latency(STEP_REPEATS)
+        undrawn = run.train_undrawn(iterations)  # last: the window's history misses these iterations
+        result["undrawn"] = {k: undrawn[k] for k in ("iters_per_s", "worker_cpu_ms_per_iter", "gui_cpu_share")}
     finally:
         run.close()
     if not _launch:
@@ -281,6 +283,44 @@ class AppRun:
             "threads": config.threads,
             "training_in": "process" if w.worker.process else "thread",
         }
+
+    def train_undrawn(self, iterations: int) -> dict[str, Any]:
+        """Train as `train` does with the window drawing nothing: its display stopped, every event still
+        received from the training process (unpickled by the worker thread) and dropped.  Against `train`,
+        what drawing the panels costs the training; against the engine alone, what the training process,
+        its pipe and the recording cost.  The window's history then misses these iterations."""
+        from PySide6.QtCore import QTimer
+
+        w, newest = self.window, [0]
+
+        def drop() -> None:
+            for event in w.worker.drain():  # resolves the markers' futures too
+                if isinstance(event, Stats):
+                    newest[0] = event.stats.iteration
+
+        sink = QTimer()
+        sink.setInterval(w.timer.interval())
+        sink.timeout.connect(drop)
+        w.timer.stop()
+        w.worker.snapshotReady.disconnect(w.refresh)
+        sink.start()
+        try:
+            w.worker.play()
+            warm_until = time.perf_counter() + WARMUP_S
+            self.wait(lambda: time.perf_counter() >= warm_until, "warm-up", 20)
+            t0, i0, worker_cpu0 = self.mark()
+            gui_cpu0 = time.thread_time()
+            self.wait(lambda: newest[0] >= i0 + iterations, "progress", 20)
+            t1, i1, worker_cpu1 = self.mark()
+            gui_cpu = time.thread_time() - gui_cpu0
+            w.worker.pause()
+            self.wait(lambda: not w.worker.running, "pause", 20)
+        finally:
+            sink.stop()
+            w.worker.snapshotReady.connect(w.refresh)
+            w.timer.start()
+        return {"iters_per_s": (i1 - i0) / (t1 - t0), "worker_cpu_ms_per_iter": (worker_cpu1 - worker_cpu0) / (i1 - i0) * 1000,
+                "gui_cpu_share": gui_cpu / (t1 - t0)}
 
     def step_latency(self, repeats: int) -> dict[str, float]:
         """Paused, press N `repeats` times; ms until every panel shows the new iteration (painted)."""
