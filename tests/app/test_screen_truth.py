@@ -396,3 +396,25 @@ def test_a_divergence_is_marked_where_it_happened():
     s = Session()
     changed = s.apply([Diverged(0, 9, float("nan"))], 0.0)
     assert "markers" in changed and s.markers == [(9, "diverged: the loss became nan; the update was skipped")]
+
+
+# The "Your digit" dock, found cut off in screenshots of the real window ------------------------
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_your_digit_fits_its_dock_canvas_preview_and_caption(qtbot, window, size):
+    """In its first-launch dock the whole panel shows without scrolling: the canvas, Clear / Undo, the
+    32x32 preview (its view as wide as the widget, not cut off on the right) and the caption."""
+    w = window
+    w.resize(*size)
+    w.default_layout()
+    w.docks["drawing"].raise_()
+    QApplication.processEvents()
+    w.grab()
+    panel = w.probe_tools.drawing
+    area = w.docks["drawing"].widget()
+    assert panel.height() <= area.viewport().height() and panel.width() <= area.viewport().width()
+    assert not area.verticalScrollBar().isVisible() and not area.horizontalScrollBar().isVisible()
+    preview = panel.preview_widget
+    assert preview.sceneRect().width() <= preview.viewport().width() + 1  # the view is not wider than its widget
+    for part in (panel.canvas, panel.undo_button, panel.preview_title, panel.caption):
+        bottom = part.mapTo(panel, part.rect().bottomLeft()).y()
+        assert part.isVisible() and bottom <= area.viewport().height(), part

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...data.drawing import preprocess_drawing
 from ...training.types import Snapshot
@@ -214,6 +214,7 @@ class DrawingPanel(QWidget):
         buttons.addStretch(1)
         left.addLayout(buttons)
         right = QVBoxLayout()
+        right.addWidget(self.preview_title)
         right.addWidget(self.preview_widget, 1)
         right.addWidget(self.caption.holder)
         row = QHBoxLayout(self)
@@ -231,9 +232,16 @@ class DrawingPanel(QWidget):
     def _build_preview(self) -> None:
         self.preview_widget = pg.GraphicsLayoutWidget()
         self.preview_widget.setMinimumSize(140, 160)
-        self.preview_widget.ci.addLabel("as the network sees it · 32×32", row=0, col=0, size="11pt")
+        # Its size hint (a view's: 640 x 480) is no height to ask for: with the word-wrapped labels beside it
+        # the panel asked its scrolling dock for ~570 px and scrolled even where the canvas fitted.
+        self.preview_widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        # A Qt label above the view, not a pyqtgraph one in it: a LabelItem never wraps, and its one line made the
+        # view's scene wider than a narrow dock (the preview was cut off on the right at 1280 and 1920 px).
+        self.preview_title = QLabel("as the network sees it · 32×32")
+        self.preview_title.setWordWrap(True)
+        self.preview_title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.preview_view = self.preview_widget.ci.addViewBox(
-            row=1, col=0, lockAspect=True, enableMouse=False, enableMenu=False, invertY=True
+            row=0, col=0, lockAspect=True, enableMouse=False, enableMenu=False, invertY=True
         )
         self.preview = pg.ImageItem(np.zeros((32, 32), dtype=np.float32), axisOrder="row-major")
         self.preview_view.addItem(self.preview)
