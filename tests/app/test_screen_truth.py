@@ -201,7 +201,7 @@ def test_the_hover_readout_follows_the_picture(qtbot, window):
     inspector.graphics.scene().sigMouseMoved.emit(inspector.mosaic.view.mapViewToScene(QPointF(x + 0.5, y + 0.5)))
     before = inspector.value_label.text()
     steps(qtbot, w, 2)
-    weight = ask(qtbot, w.worker, lambda t: float(t.model.conv1.weight[3, 0, 0, 0]))
+    weight = ask(qtbot, w.worker, lambda t: float(t.model.conv1.weight.detach()[3, 0, 0, 0]))
     assert inspector.value_label.text() == f"filter 3, row 0, col 0: weight = {weight:.6g}" != before
     reset(qtbot, w)
     weight = ask(qtbot, w.worker, lambda t: float(t.model.conv1.weight[3, 0, 0, 0]))
