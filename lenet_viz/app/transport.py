@@ -45,7 +45,7 @@ Deliver = Callable[[Event], None]
 class Transport(Protocol):
     def send(self, command: Command) -> None: ...  # any thread; never blocks
     def run(self, deliver: Deliver) -> None: ...  # the worker's thread: until the loop ends
-    def terminate(self) -> bool: ...  # end at once (a child still loading: nothing to lose); False: cannot
+    def terminate(self, waited: bool = True) -> bool: ...  # end at once (waited=False: a child still loading); False: cannot
     def unanswered_s(self) -> float: ...  # seconds a sent command has waited for any event (0: none)
 
 
@@ -69,7 +69,7 @@ class ThreadTransport:
         self.loop = TrainingLoop(_Outbox(deliver), self._commands, config=self._config, trainer=self.prebuilt, **self._options)
         self.loop.run()
 
-    def terminate(self) -> bool:
+    def terminate(self, waited: bool = True) -> bool:
         return False  # a thread cannot be killed; the worker waits for it
 
     def unanswered_s(self) -> float:
@@ -109,6 +109,8 @@ class ProcessTransport:
     def send(self, command: Command) -> None:
         if isinstance(command, Stop):
             self._stopping = True
+        elif self._stopping:  # after a stop (the window closing hides its docks): nobody is left to answer or tell
+            return
         elif self._ended and self._deliver is not None:  # say so, instead of vanishing into a closed pipe
             self._deliver(Failed(self._run, "The training process has stopped; use Training ▸ Restart training",
                                  getattr(command, "token", 0)))
@@ -172,10 +174,15 @@ class ProcessTransport:
             deliver(Failed(self._run, f"The training process stopped unexpectedly (exit code {child.returncode})"))
         self._conn.close()
 
-    def terminate(self) -> bool:
+    def terminate(self, waited: bool = True) -> bool:
+        """End the training process now; `waited`: it was given time to stop and did not (said as a
+        warning), else it was still starting, with nothing to lose (the window closed meanwhile)."""
         child = self._child
         if child is not None and child.poll() is None:
-            log.warning("the training process did not stop in time; terminating it")
+            if waited:
+                log.warning("the training process did not stop in time; terminating it")
+            else:
+                log.info("closing before the training process was ready: ending it")
             child.terminate()
             try:
                 child.wait(PROCESS_GRACE_S)

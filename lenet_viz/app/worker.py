@@ -192,7 +192,7 @@ class TrainingWorker(QThread):
         self.stop()
         self.quit()
         if not self._built:  # still importing torch or loading data: nothing to lose
-            self.transport.terminate()
+            self.transport.terminate(waited=False)
         ended = self.wait(timeout_ms)
         if not ended and self.transport.terminate():  # a process can be ended; a thread must be waited for
             ended = self.wait(int(PROCESS_GRACE_S * 1000))
