@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -117,11 +117,14 @@ class GraphRecorder:
         """zero_grad ran: the recorded norms no longer describe .grad (the recording stays the latest one)."""
         self._loss = None
 
-    def graph(self, loss: torch.Tensor | None, param_names: dict[int, str], *, latest: bool = False) -> AutogradGraph | None:
+    def graph(self, loss: torch.Tensor | None, param_names: dict[int, str], *, latest: bool = False,
+              backward_ran: bool = False) -> AutogradGraph | None:
         """`loss`'s graph as plain data; gradient norms only if backward on this very loss was recorded.
 
         latest: when this loss's backward was not recorded, the latest recording with norms (its
-        `norms_at` says which iteration), instead of a graph without norms: what a running snapshot shows."""
+        `norms_at` says which iteration), instead of a graph without norms: what a running snapshot shows.
+        backward_ran: backward has run on `loss` (and no zero_grad since): a graph without norms then
+        says they were not recorded, not that there is no gradient yet."""
         if loss is None or loss.grad_fn is None:
             return None
         rec = self._latest
@@ -130,7 +133,8 @@ class GraphRecorder:
                 rec.graph = self._build(rec.order, rec.edges, rec.norms, rec.iteration, param_names)
             return rec.graph
         order, edges = walk(loss.grad_fn)
-        return self._build(order, edges, {}, None, param_names)
+        built = self._build(order, edges, {}, None, param_names)
+        return replace(built, unrecorded=True) if backward_ran else built
 
     @staticmethod
     def _build(order: list, edges: list[tuple[int, int]], recorded: dict[int, torch.Tensor], iteration: int | None,

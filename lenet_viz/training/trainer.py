@@ -452,7 +452,8 @@ class Trainer:
             saliency=sal,
             saliency_target=target,
             dead_units=self._watch.dead_units(),
-            autograd_graph=self._graph.graph(self._loss, self._name_of, latest=self.last_phase is Phase.UPDATE)
+            autograd_graph=self._graph.graph(self._loss, self._name_of, latest=self.last_phase is Phase.UPDATE,
+                                             backward_ran=self.last_phase in (Phase.BACKWARD, Phase.UPDATE))
             if self.graph_in_snapshot else None,
         )
 

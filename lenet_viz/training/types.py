@@ -135,6 +135,9 @@ class AutogradGraph:
     #: The iteration whose backward the gradient norms come from (None: no norms).  While training runs,
     #: norms are recorded a few times a second, so a snapshot may show an earlier iteration's norms.
     norms_at: int | None = None
+    #: No norms although backward ran on this loss: nobody was watching the graph then, so they were not
+    #: recorded (the gradients exist; the next recorded backward shows them).  False: before backward.
+    unrecorded: bool = False
 
     @property
     def structure(self) -> tuple:

@@ -98,6 +98,32 @@ def test_the_scale_says_which_iterations_gradients_colour_the_boxes(panel, train
     assert "reached it in iteration 2:" in panel.details.text()
 
 
+def test_a_backward_nobody_recorded_is_not_called_no_gradient_yet(panel, trainer):
+    """Found in a screenshot: the Graph dock raised after a run in which it was hidden said "no gradient
+    yet (before backward...)" of a loss whose backward had run.  It now says the norms were not recorded."""
+    from lenet_viz.app.panels.autograd_graph import UNRECORDED
+
+    trainer.record_graph = False  # running with the Graph dock hidden
+    trainer.step()
+    trainer.step()
+    graph = trainer.snapshot().autograd_graph
+    assert graph.unrecorded and graph.norms_at is None
+    panel.show(graph)
+    assert panel.legend_title.text() == "‖grad‖ reaching each node\nnot recorded: step to see it"
+    panel._hovered(0)
+    assert UNRECORDED in panel.details.text() and "no gradient yet" not in panel.details.text()
+    trainer.step_phase()  # zero_grad: now there really is no gradient
+    graph = trainer.snapshot().autograd_graph
+    assert not graph.unrecorded
+    panel.show(graph)
+    panel._hovered(0)
+    assert "no gradient yet" in panel.details.text()
+    trainer.record_graph = True  # a step with the dock shown records, and the boxes say so
+    trainer.step()
+    graph = trainer.snapshot().autograd_graph
+    assert not graph.unrecorded and graph.norms_at == 3
+
+
 def test_a_graph_arriving_replaces_the_waiting_line_below_it(panel, trainer):
     """After "reading the graph…" the line below must not stay once the graph is on screen."""
     from lenet_viz.app.panels.autograd_graph import NODE_HINT

@@ -32,6 +32,8 @@ from .steady_label import SteadyLabel
 
 HINT = "No loss yet — run the LOSS phase to build the graph"
 #: Below a graph on screen, until a node is hovered (the line before it, e.g. WAITING, is no longer true).
+#: A node's gradient when backward ran while the graph was not watched (its dock hidden): it exists, unrecorded.
+UNRECORDED = "its gradient was not recorded: this backward ran while the Graph was hidden; step (N) to record one"
 NODE_HINT = "Hover a node: what it computes, its shape, the gradient that reached it, where backward goes next"
 FONT_PT = 16  # the name's size at 100 % zoom (shape and norm: 2 pt less); the view fits, the wheel zooms
 _WIDGET = object()  # show() without an argument is QWidget.show()
@@ -55,7 +57,9 @@ def node_details(node: GraphNode, graph: AutogradGraph) -> str:
     shape = shape_text(node.shape)
     lines.append(f"parameter {node.parameter}, shape {shape}" if node.parameter else f"produced {shape}")
     lines.append(
-        "no gradient yet (before backward, or after zero_grad)"
+        UNRECORDED
+        if node.grad_norm is None and graph.unrecorded
+        else "no gradient yet (before backward, or after zero_grad)"
         if node.grad_norm is None
         else f"norm of the gradient that reached it in iteration {graph.norms_at:,}: {node.grad_norm:.6g}"
         if graph.norms_at is not None
@@ -66,9 +70,11 @@ def node_details(node: GraphNode, graph: AutogradGraph) -> str:
     return "\n".join(lines)
 
 
-def legend_title(norms_at: int | None) -> str:
+def legend_title(norms_at: int | None, unrecorded: bool = False) -> str:
     """Over the colour scale: whose gradients the colours are (while training runs, the norms are
     recorded a few times a second, so they may be a few iterations older than the loss on screen)."""
+    if unrecorded:
+        return "‖grad‖ reaching each node\nnot recorded: step to see it"
     if norms_at is None:
         return "‖grad‖ reaching each node\n(log colour scale)"
     return f"‖grad‖ reaching each node\nin iteration {norms_at:,} (log scale)"  # two short lines: the scale keeps its room
@@ -201,7 +207,7 @@ class AutogradGraphPanel(QWidget):
             self._key = key
         decades = decade_range([n.grad_norm for n in graph.nodes if n.grad_norm is not None])
         self.legend.set_decades(decades)
-        self.legend_title.setText(legend_title(graph.norms_at))
+        self.legend_title.setText(legend_title(graph.norms_at, graph.unrecorded))
         for node in graph.nodes:
             self.nodes[node.id].set_content(node_lines(node), norm_colour(node.grad_norm, decades))
         if self.hovered is not None:  # keep the details under the mouse current
