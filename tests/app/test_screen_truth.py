@@ -414,7 +414,33 @@ def test_your_digit_fits_its_dock_canvas_preview_and_caption(qtbot, window, size
     assert panel.height() <= area.viewport().height() and panel.width() <= area.viewport().width()
     assert not area.verticalScrollBar().isVisible() and not area.horizontalScrollBar().isVisible()
     preview = panel.preview_widget
-    assert preview.sceneRect().width() <= preview.viewport().width() + 1  # the view is not wider than its widget
+    assert preview.ci.boundingRect().width() <= preview.viewport().width() + 1  # the view's layout fits its widget
     for part in (panel.canvas, panel.undo_button, panel.preview_title, panel.caption):
         bottom = part.mapTo(panel, part.rect().bottomLeft()).y()
         assert part.isVisible() and bottom <= area.viewport().height(), part
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_the_formula_fits_its_dock_width_and_its_lines_never_cover_the_maps(qtbot, window, size):
+    """Found in screenshots: four map titles in one row made the formula 700 px wide (one and a half maps
+    showed in its ~400 px dock, no equation), then the wrapped equation was laid over the maps.  Now two
+    by two, each title within its map's column, and the dock scrolls down to the equation's last line."""
+    w = window
+    w.resize(*size)
+    w.default_layout()
+    w.actions_by_name["step"].trigger()
+    qtbot.waitUntil(lambda: w.session.iteration == 1, timeout=LONG)
+    w.docks["formula"].raise_()
+    formula = w.step_tools.formula
+    formula.spins[1].setValue(2)  # ask for cell (0, 2, 0), as a click on the filter inspector does
+    qtbot.waitUntil(lambda: "∂L/∂w[0,0,2,0]" in formula.equation.text(), timeout=LONG)
+    QApplication.processEvents()
+    w.grab()
+    area = w.docks["formula"].widget()
+    assert not area.horizontalScrollBar().isVisible() and formula.width() <= area.viewport().width()
+    graphics = formula.graphics
+    assert graphics.ci.boundingRect().width() <= graphics.viewport().width() + 1  # the maps' layout fits the view
+    for m in (formula.input_map, formula.upstream_map, formula.product_map, formula.batch_map):
+        assert m.title.item.boundingRect().width() <= m.title.boundingRect().width() + 1, m.title.text
+    assert formula.equation.geometry().top() >= graphics.geometry().bottom()  # below the maps, not over them
+    assert formula.equation.height() >= formula.equation.heightForWidth(formula.equation.width())  # every line

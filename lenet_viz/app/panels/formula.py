@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
 from ...training.types import Conv1GradExplanation
 from .mosaic import symmetric_levels
@@ -21,6 +21,8 @@ from .mosaic import symmetric_levels
 HINT = "Click a cell of conv1.weight.grad (filter inspector, gradient mode) after BACKWARD to see where its value comes from"
 DIVERGING = "CET-D1"  # blue - white - red, zero in the middle
 EQUATION_PT = 15
+TITLE_PT = 10
+MAPS_MIN_HEIGHT = 220  # two rows of titled maps, each map ~90 px
 #: Closer than this (relative) and the formula "equals" .grad: float32 sums of ~50k terms.
 TOLERANCE = 1e-4
 
@@ -67,9 +69,11 @@ def _verdict(ok: bool, diff: float) -> str:
 class _Map:
     """A titled, aspect-locked image with row 0 on top and a symmetric or grey colour scale."""
 
-    def __init__(self, layout: pg.GraphicsLayout, col: int, title: str, colormap: str | None) -> None:
-        self.title = layout.addLabel(title, row=0, col=col, size="11pt")
-        self.view = layout.addViewBox(row=1, col=col, lockAspect=True, enableMouse=False, enableMenu=False, invertY=True)
+    def __init__(self, layout: pg.GraphicsLayout, row: int, col: int, title: str, colormap: str | None) -> None:
+        # A pyqtgraph title never wraps: the widest pair of titles is the panel's narrowest width.
+        self.title = layout.addLabel(title, row=row, col=col, size=f"{TITLE_PT}pt")
+        self.view = layout.addViewBox(row=row + 1, col=col, lockAspect=True, enableMouse=False, enableMenu=False,
+                                      invertY=True)
         self.item = pg.ImageItem(axisOrder="row-major")
         if colormap:
             self.item.setColorMap(pg.colormap.get(colormap))
@@ -93,11 +97,12 @@ class FormulaPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         picker = QHBoxLayout()
-        picker.addWidget(QLabel("conv1.weight.grad  filter"))
+        which = QLabel("conv1.weight.grad")
+        which.setToolTip("The cell conv1.weight.grad[f, 0, r, c] explained: filter f, row r, column c of its 5x5 kernel")
+        picker.addWidget(which)
         self.spins: list[QSpinBox] = []
-        for label, top in (("", 5), ("row", 4), ("col", 4)):
-            if label:
-                picker.addWidget(QLabel(label))
+        for label, top in (("f", 5), ("r", 4), ("c", 4)):
+            picker.addWidget(QLabel(label))
             spin = QSpinBox()
             spin.setRange(0, top)
             spin.valueChanged.connect(self._picked)
@@ -105,12 +110,17 @@ class FormulaPanel(QWidget):
             self.spins.append(spin)
         picker.addStretch(1)
         self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumHeight(MAPS_MIN_HEIGHT)
+        # Its size hint (a view's 640 x 480) is no height to ask for: the equation below needs the room.
+        self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         ci = self.graphics.ci
-        self.input_map = _Map(ci, 0, "x: image 0", None)
-        self.upstream_map = _Map(ci, 1, "× g = ∂L/∂(conv1 out)", DIVERGING)
-        self.product_map = _Map(ci, 2, "= product, image 0", DIVERGING)
-        self.batch_map = _Map(ci, 3, "product, Σ over the batch", DIVERGING)
-        for col in range(4):
+        # Two by two, not in one row: four titles side by side made the maps 700 px wide, and in its
+        # first-launch dock (~400 px) the panel showed one and a half maps and no equation.
+        self.input_map = _Map(ci, 0, 0, "x: image 0", None)
+        self.upstream_map = _Map(ci, 0, 1, "× g = ∂L/∂(conv1 out)", DIVERGING)
+        self.product_map = _Map(ci, 2, 0, "= product, image 0", DIVERGING)
+        self.batch_map = _Map(ci, 2, 1, "product, Σ over the batch", DIVERGING)
+        for col in range(2):
             ci.layout.setColumnStretchFactor(col, 1)
         self.window = QGraphicsRectItem()
         self.window.setPen(pg.mkPen("#ffb74d", width=3, cosmetic=True))
@@ -128,6 +138,18 @@ class FormulaPanel(QWidget):
         layout.addWidget(self.equation)
         self.explanation: Conv1GradExplanation | None = None
         self._quiet = False
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_equation()
+
+    def _fit_equation(self) -> None:
+        """Keep the wrapped equation's whole height as its minimum: a layout asks a word-wrapped label for
+        one line's, so in a short dock the lines were laid over the maps instead of the dock scrolling."""
+        margins = self.layout().contentsMargins()
+        need = self.equation.heightForWidth(max(1, self.width() - margins.left() - margins.right()))
+        if need > 0 and need != self.equation.minimumHeight():
+            self.equation.setMinimumHeight(need)
 
     @property
     def cell(self) -> tuple[int, int, int]:
@@ -165,10 +187,11 @@ class FormulaPanel(QWidget):
         self.upstream_map.set(e.upstream, symmetric_levels(e.upstream))
         self.product_map.set(e.product, symmetric_levels(e.product))
         self.batch_map.set(e.batch_product, symmetric_levels(e.batch_product))
-        self.input_map.title.setText(f"x: image 0, window at row {e.row}, col {e.col}")
+        self.input_map.title.setText(f"x: image 0 at r {e.row}, c {e.col}")
         self.upstream_map.title.setText(f"× g[{e.filter}] = ∂L/∂(conv1 out)")
         self.batch_map.title.setText(f"product, Σ over {e.batch_size} images")
         self.equation.setText(equation_html(e))
+        self._fit_equation()
 
     def show_message(self, message: str) -> None:
         """A one-line reason instead of the formula (e.g. the engine's "run BACKWARD first")."""
@@ -176,3 +199,4 @@ class FormulaPanel(QWidget):
             m.item.clear()
         self.window.hide()
         self.equation.setText(message)
+        self._fit_equation()
