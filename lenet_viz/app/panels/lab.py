@@ -6,12 +6,15 @@ boundary (TrainConfig.bugs is a live field), and unticking switches the bug off 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+import html
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
 
 from ...training.bugs import CATALOGUE
 
-EXPLANATION_STYLE = "color: #9aa0a8; margin-left: 22px; margin-bottom: 4px;"  # under its box, dimmer
+EXPLANATION_STYLE = "color: #9aa0a8;"  # under its box, dimmer
+NAME_STYLE = "font-family: monospace; color: #c9cdd3;"
 HINT = "Break it on purpose: each bug takes effect at the next iteration."
 
 
@@ -31,12 +34,16 @@ class LabPanel(QWidget):
         self.boxes: dict[str, QCheckBox] = {}
         self.explanations: dict[str, QLabel] = {}
         for bug in CATALOGUE:
-            box = QCheckBox(f"{bug.title}  ({bug.name})")
-            box.setToolTip(bug.explanation)
+            # The title alone on the box (a check box never wraps: "… (double_softmax)" made the panel wider
+            # than its dock); the name the command line takes (--bug NAME) leads the wrapped explanation.
+            box = QCheckBox(bug.title)
+            box.setToolTip(f"{bug.explanation}\n(lenet-viz --headless --bug {bug.name})")
             box.toggled.connect(self._emit)
-            text = QLabel(bug.explanation)
+            text = QLabel(f"<span style='{NAME_STYLE}'>{html.escape(bug.name)}</span> · {html.escape(bug.explanation)}")
+            text.setTextFormat(Qt.TextFormat.RichText)
             text.setWordWrap(True)
             text.setStyleSheet(EXPLANATION_STYLE)
+            text.setContentsMargins(22, 0, 0, 4)  # under its box; a margin in the style sheet is not in the wrapped height
             layout.addWidget(box)
             layout.addWidget(text)
             self.boxes[bug.name] = box
