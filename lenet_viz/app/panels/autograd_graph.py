@@ -31,9 +31,9 @@ from .common import LogLegend, decade_range, node_tip, norm_colour, shape_text
 from .steady_label import SteadyLabel
 
 HINT = "No loss yet — run the LOSS phase to build the graph"
-#: Below a graph on screen, until a node is hovered (the line before it, e.g. WAITING, is no longer true).
 #: A node's gradient when backward ran while the graph was not watched (its dock hidden): it exists, unrecorded.
 UNRECORDED = "its gradient was not recorded: this backward ran while the Graph was hidden; step (N) to record one"
+#: Below a graph on screen, until a node is hovered (the line before it, e.g. WAITING, is no longer true).
 NODE_HINT = "Hover a node: what it computes, its shape, the gradient that reached it, where backward goes next"
 FONT_PT = 16  # the name's size at 100 % zoom (shape and norm: 2 pt less); the view fits, the wheel zooms
 _WIDGET = object()  # show() without an argument is QWidget.show()
