@@ -179,3 +179,23 @@ def test_hover_shows_details_and_the_view_pans_and_zooms(qtbot, panel, trainer):
     panel.view.wheelEvent(wheel)
     assert panel.view.transform().m11() == pytest.approx(before * 1.2)
     assert not panel.view.auto_fit  # the user's zoom is kept when the next frame arrives
+
+
+@pytest.mark.parametrize("width", [140, 240, 380, 700])
+def test_the_colour_scale_labels_never_run_into_each_other(qtbot, width):
+    """Found in a screenshot: six decades in a ~300-px dock were labelled "1e-21e-1 1e0 1e1 1e2"."""
+    from lenet_viz.app.panels.common import LogLegend
+
+    legend = LogLegend()
+    qtbot.addWidget(legend)
+    legend.resize(width, 44)
+    legend.set_decades((-5, 2))  # eight decades
+    metrics = legend.fontMetrics()
+    labels = legend.labels(metrics)
+    assert labels[0][0] == 0  # the lowest decade is always named
+    spans = [(left, left + metrics.horizontalAdvance(legend.ticks[i])) for i, left in labels]
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+    assert all(0 <= a and b <= width for a, b in spans)
+    if width >= 700:
+        assert len(labels) == 8  # room for every decade: every decade named
+    legend.grab()  # paints with them

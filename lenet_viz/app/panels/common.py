@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFontMetrics, QIcon, QLinearGradient, QPainter, QPixmap
 from PySide6.QtWidgets import QWidget
 
 #: One colour per layer, the same in every panel (plots, tables, titles, the autograd graph).
@@ -147,6 +147,21 @@ class LogLegend(QWidget):
         for i, text in enumerate(ticks):
             x = bar.left() + bar.width() * i / (len(ticks) - 1)
             p.drawLine(QPointF(x, bar.bottom()), QPointF(x, bar.bottom() + 4))
-            w = p.fontMetrics().horizontalAdvance(text)
-            left = min(max(x - w / 2, 0), self.width() - w)
-            p.drawText(QPointF(left, bar.bottom() + 6 + p.fontMetrics().ascent()), text)
+        for i, left in self.labels(p.fontMetrics()):
+            p.drawText(QPointF(left, bar.bottom() + 6 + p.fontMetrics().ascent()), ticks[i])
+
+    def labels(self, metrics: QFontMetrics) -> list[tuple[int, float]]:
+        """(tick index, left x) of the ticks that get a label: every decade while the labels fit side by side,
+        else every second, every third…: they never run into each other ("1e-21e-1" in a narrow dock)."""
+        ticks, width = self.ticks, self.width() - 24.0
+        gap = metrics.horizontalAdvance(" ")
+        for step in range(1, len(ticks) + 1):
+            chosen = range(0, len(ticks), step)
+            spans = []
+            for i in chosen:
+                w = metrics.horizontalAdvance(ticks[i])
+                left = min(max(12.0 + width * i / (len(ticks) - 1) - w / 2, 0.0), self.width() - w)
+                spans.append((i, left, w))
+            if all(a[1] + a[2] + gap <= b[1] for a, b in zip(spans, spans[1:])):
+                return [(i, left) for i, left, _ in spans]
+        return [(0, 0.0)]
