@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from lenet_viz.app.panels.common import NO_LABEL
 from lenet_viz.app.panels.confusion import COUNTING, EMPTY, EMPTY_RGB, RECOUNTING, ConfusionPanel
@@ -161,3 +162,33 @@ def test_saliency_panel_without_a_map_says_so(saliency_panel, trainer) -> None:
     saliency_panel.show(snap)
     assert saliency_panel.caption.text().endswith("no saliency map in this frame")
     assert f"label {snap.probe_label}" in saliency_panel.caption.text()
+
+
+@pytest.mark.parametrize("width", [360, 420, 560, 1000])  # the matrix itself needs 320 + margins
+def test_the_panel_fits_the_width_of_its_dock(qtbot, width):
+    """Found in screenshots: beside the matrix, the list and the gallery made the panel ~660 px wide; in
+    its first-launch dock (~400-480 px) the last rows and the list were cut off.  Narrow, they go under
+    it, the gallery with as many tiles a row as fit; wide, beside it."""
+    from PySide6.QtWidgets import QBoxLayout, QScrollArea
+
+    from lenet_viz.app.panels.confusion import GALLERY_COLUMNS
+
+    area = QScrollArea()  # what a dock holds (add_dock's scroll=True)
+    area.setWidgetResizable(True)
+    panel = ConfusionPanel()
+    area.setWidget(panel)
+    qtbot.addWidget(area)
+    area.resize(width, 500)
+    area.show()
+    qtbot.waitExposed(area)
+    QApplication.processEvents()
+    beside = panel.body.direction() == QBoxLayout.Direction.LeftToRight
+    assert beside == (width >= panel.side_by_side_width)
+    assert panel.width() <= area.viewport().width() and not area.horizontalScrollBar().isVisible()
+    if beside:
+        assert panel.columns == GALLERY_COLUMNS
+    else:
+        assert 1 <= panel.columns <= GALLERY_COLUMNS
+        assert panel.gallery_scroll.minimumWidth() <= area.viewport().width()
+    visible_rows = {panel._grid.getItemPosition(panel._grid.indexOf(tile))[0] for tile in panel.tiles[:panel.columns]}
+    assert visible_rows == {0}  # the first row holds `columns` tiles

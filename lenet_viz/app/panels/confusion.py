@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap, QTransform
 from PySide6.QtWidgets import (
-    QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+    QBoxLayout, QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -113,13 +113,51 @@ class ConfusionPanel(QWidget):
         right.addWidget(self.pairs)
         right.addWidget(self.gallery_title)
         right.addWidget(self.gallery_scroll, 1)
-        body = QHBoxLayout()
+        self.body = body = QHBoxLayout()
         body.addWidget(self.graphics, 3)
         body.addLayout(right, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(head)
         layout.addLayout(body, 1)
+        #: Below this width the pairs and the gallery go under the matrix, not beside it.
+        self.side_by_side_width = (self.graphics.minimumWidth() + self.gallery_scroll.minimumWidth()
+                                   + body.spacing() + 8 + 16)
+
+    # ---------------------------------------------------------------- layout
+    def event(self, event: QEvent) -> bool:
+        """Follow the width of the scroll area's viewport we are put in (a dock's): that, not our own
+        width (never below our minimum), says whether the matrix and the list fit side by side."""
+        if event.type() == QEvent.Type.ParentChange and self.parentWidget() is not None:
+            self.parentWidget().installEventFilter(self)
+        return super().event(event)
+
+    def eventFilter(self, watched, event: QEvent) -> bool:  # noqa: ANN001, N802 - Qt's name
+        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize:
+            self._fit(event.size().width())
+        return False
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        super().resizeEvent(event)
+        parent = self.parentWidget()
+        self._fit(parent.width() if parent is not None else event.size().width())
+
+    def _fit(self, width: int) -> None:
+        """Matrix | list side by side where both fit, else stacked: in its first-launch dock (~400-480 px)
+        the side-by-side panel was ~660 px wide, its last rows and the list cut off."""
+        beside = width >= self.side_by_side_width
+        direction = QBoxLayout.Direction.LeftToRight if beside else QBoxLayout.Direction.TopToBottom
+        if self.body.direction() != direction:
+            self.body.setDirection(direction)
+        # Under the matrix, as many tiles a row as the width holds (one at least): three made the panel
+        # ~390 px wide, wider than the dock at 1280 px.
+        columns = GALLERY_COLUMNS
+        if not beside:
+            columns = 1
+            while columns < GALLERY_COLUMNS and self._gallery_width(columns + 1) <= width - 8:
+                columns += 1
+        self._place_tiles(columns)
+        self.gallery_scroll.setMinimumWidth(self._gallery_width(columns))
 
     def _build_matrix(self) -> None:
         self.graphics = pg.GraphicsLayoutWidget()
@@ -176,14 +214,29 @@ class ConfusionPanel(QWidget):
             tile.setFixedSize(tile.sizeHint())
             tile.clicked.connect(lambda _=False, k=k: self.probe_requested.emit(self._indices[k]))
             tile.hide()
-            grid.addWidget(tile, *divmod(k, GALLERY_COLUMNS))
-        grid.setRowStretch(GALLERY_LIMIT // GALLERY_COLUMNS + 1, 1)
+        self._grid, self.columns = grid, 0
         self.gallery_scroll = QScrollArea()
         self.gallery_scroll.setWidget(holder)
         self.gallery_scroll.setWidgetResizable(True)
+        self._place_tiles(GALLERY_COLUMNS)
+        self.gallery_scroll.setMinimumWidth(self._gallery_width(GALLERY_COLUMNS))
+
+    def _gallery_width(self, columns: int) -> int:
+        """The gallery's width with `columns` tiles a row, its scroll bar and frame included."""
         bar = self.gallery_scroll.verticalScrollBar().sizeHint().width()
-        tiles = GALLERY_COLUMNS * self.tiles[0].width() + (GALLERY_COLUMNS - 1) * grid.horizontalSpacing()
-        self.gallery_scroll.setMinimumWidth(tiles + bar + 2 * self.gallery_scroll.frameWidth() + 2)
+        tiles = columns * self.tiles[0].width() + (columns - 1) * self._grid.horizontalSpacing()
+        return tiles + bar + 2 * self.gallery_scroll.frameWidth() + 2
+
+    def _place_tiles(self, columns: int) -> None:
+        """Lay the tiles out `columns` to a row (GALLERY_COLUMNS beside the matrix, as many as fit under it)."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for k, tile in enumerate(self.tiles):
+            self._grid.addWidget(tile, *divmod(k, columns))  # re-adding a widget moves it
+        for row in range(self._grid.rowCount()):
+            self._grid.setRowStretch(row, 0)
+        self._grid.setRowStretch(-(-GALLERY_LIMIT // columns), 1)
 
     # ---------------------------------------------------------------- input
     def show(self, matrix: np.ndarray | None = None, iteration: int | None = None) -> None:  # type: ignore[override]
