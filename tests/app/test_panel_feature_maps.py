@@ -211,3 +211,27 @@ def test_dead_channels_are_crossed_out_on_their_maps(panel, snapshot) -> None:
     assert not any(m.isVisible() for m in panel.views["conv2"].dead_marks)
     panel.show(replace(snapshot, iteration=snapshot.iteration + 2, dead_units={}))  # alive again: the marks go
     assert not any(m.isVisible() for m in marks)
+
+
+def test_a_cached_bar_axis_is_redrawn_when_its_range_changes(panel, snapshot) -> None:
+    """The bar plots' axes are cached pixmaps (a frame blits them): a new y range must still redraw them."""
+    panel.resize(900, 700)
+    panel.show()
+    panel.show(snapshot)
+    axis = panel.bar_plots["fc1"].getAxis("left")
+    view = panel.graphics
+    view.grab()
+    area = view.mapFromScene(axis.mapRectToScene(axis.boundingRect())).boundingRect()
+
+    def axis_pixels() -> np.ndarray:
+        image = view.grab(area).toImage()
+        bits = image.constBits()
+        return np.frombuffer(bits, dtype=np.uint8, count=image.sizeInBytes()).copy()
+
+    before = axis_pixels()
+    acts = dict(snapshot.activations)
+    acts["fc1"] = np.asarray(acts["fc1"]) * 40 + 100  # far beyond the range shown: the axis must grow
+    panel.show(dataclasses.replace(snapshot, iteration=snapshot.iteration + 1, activations=acts))
+    assert panel._bar_tops["fc1"] > 100
+    after = axis_pixels()
+    assert before.shape == after.shape and not np.array_equal(before, after)  # new tick labels on screen
