@@ -96,3 +96,24 @@ def test_the_mouse_drives_the_readout(panel, history, qtbot):
     scene = panel.plots["conv2"].vb.mapViewToScene(point(d.iterations[-1], (d.edges[0] + d.edges[-1]) / 2))
     qtbot.mouseMove(panel.graphics.viewport(), panel.graphics.mapFromScene(scene))
     qtbot.waitUntil(lambda: panel.readout.text().startswith("conv2 weights: iteration 12 · value "))
+
+
+@pytest.mark.parametrize(("width", "per_row"), [(400, 3), (560, 3), (620, 5), (800, 5)])
+def test_the_heatmaps_wrap_into_rows_that_fit_the_panel(qtbot, width, per_row):
+    """Found in a screenshot: in one row the five heatmaps needed ~600 px; in the 400-px dock of a
+    1280-px screen fc2 and fc3 were off to the right.  Narrow, they wrap three and two."""
+    from PySide6.QtWidgets import QApplication
+
+    panel = DistributionPanel()
+    qtbot.addWidget(panel)
+    panel.resize(width, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    QApplication.processEvents()
+    assert panel.per_row == per_row
+    view = panel.graphics
+    for k, (layer, plot) in enumerate(panel.plots.items()):
+        rect = view.mapFromScene(plot.mapRectToScene(plot.boundingRect())).boundingRect()
+        assert 0 <= rect.left() and rect.right() <= view.viewport().width() + 1, layer
+        assert plot.getAxis("left").labelText == ("weight value" if k % per_row == 0 else "")
+    assert panel.minimumSizeHint().width() <= width

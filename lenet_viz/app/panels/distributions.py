@@ -23,6 +23,8 @@ KIND_TITLES = {"weight": "Weights", "grad": "Gradients", "activation": "Activati
 AXIS_TITLES = {"weight": "weight value", "grad": "|gradient|, log scale", "activation": "|activation|, log scale"}
 COLORMAP = "viridis"
 HOVER_HINT = "Hover a heatmap: iteration, value range and count"
+PLOT_MIN_WIDTH = 110  # a heatmap with its value axis: narrower, the tick labels crowd the picture
+ROW_EXTRA = 40  # a row's first heatmap also carries the axis title, and the panel its margins
 
 
 def heat_image(d: Distribution) -> tuple[np.ndarray, tuple[float, float]]:
@@ -59,18 +61,21 @@ class DistributionPanel(QWidget):
             self.buttons.addButton(button)
             top.addWidget(button)
         top.addStretch(1)
+        # Its own wrapped line: beside the buttons its longest text set the panel's width.
         self.readout = QLabel(HOVER_HINT)
-        top.addWidget(self.readout)
+        self.readout.setWordWrap(True)
         self.graphics = pg.GraphicsLayoutWidget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.readout)
         layout.addWidget(self.graphics, 1)
         cmap = pg.colormap.get(COLORMAP)
         self.plots: dict[str, pg.PlotItem] = {}
         self.images: dict[str, pg.ImageItem] = {}
         for col, layer in enumerate(LAYERS):
             plot = self.graphics.addPlot(row=0, col=col, title=layer)
+            plot.setMinimumWidth(PLOT_MIN_WIDTH)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             plot.setLabel("bottom", "iteration")
@@ -83,8 +88,23 @@ class DistributionPanel(QWidget):
         self.shown: dict[str, Distribution] = {}
         self._history: DistributionHistory | None = None
         self._key: tuple | None = None
+        self.per_row = len(LAYERS)
         self._label_axes()
         self.graphics.scene().sigMouseMoved.connect(self.hover)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        """As many heatmaps a row as fit (five, or three and two): in one row the five needed ~600 px,
+        and in the 400-px dock of a 1280-px screen two of them were off to the right."""
+        super().resizeEvent(event)
+        per_row = max(1, min(len(LAYERS), (event.size().width() - ROW_EXTRA) // PLOT_MIN_WIDTH))
+        per_row = len(LAYERS) if per_row >= len(LAYERS) else -(-len(LAYERS) // -(-len(LAYERS) // per_row))
+        if per_row != self.per_row:
+            self.per_row = per_row
+            for plot in self.plots.values():
+                self.graphics.ci.removeItem(plot)
+            for k, plot in enumerate(self.plots.values()):
+                self.graphics.ci.addItem(plot, row=k // per_row, col=k % per_row)
+            self._label_axes()
 
     def set_kind(self, kind: str) -> None:
         """Show `kind` ("weight", "grad" or "activation"), redrawn from the last history."""
@@ -105,7 +125,7 @@ class DistributionPanel(QWidget):
         log = self.kind != "weight"
         for i, plot in enumerate(self.plots.values()):
             plot.getAxis("left").setLogMode(False, log)  # ticks as powers of ten where the bins are log10
-            plot.setLabel("left", AXIS_TITLES[self.kind] if i == 0 else "")
+            plot.setLabel("left", AXIS_TITLES[self.kind] if i % self.per_row == 0 else "")  # each row's first
 
     def show(self, history: DistributionHistory | None = None) -> None:  # type: ignore[override]
         """Draw `history`'s heatmaps of the chosen kind; cheap when nothing changed.  `show()` shows the widget."""
