@@ -204,7 +204,7 @@ def test_the_hover_readout_follows_the_picture(qtbot, window):
     weight = ask(qtbot, w.worker, lambda t: float(t.model.conv1.weight.detach()[3, 0, 0, 0]))
     assert inspector.value_label.text() == f"filter 3, row 0, col 0: weight = {weight:.6g}" != before
     reset(qtbot, w)
-    weight = ask(qtbot, w.worker, lambda t: float(t.model.conv1.weight[3, 0, 0, 0]))
+    weight = ask(qtbot, w.worker, lambda t: float(t.model.conv1.weight.detach()[3, 0, 0, 0]))
     assert inspector.value_label.text() == f"filter 3, row 0, col 0: weight = {weight:.6g}"
 
 
