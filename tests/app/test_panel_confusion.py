@@ -164,7 +164,7 @@ def test_saliency_panel_without_a_map_says_so(saliency_panel, trainer) -> None:
     assert f"label {snap.probe_label}" in saliency_panel.caption.text()
 
 
-@pytest.mark.parametrize("width", [360, 420, 560, 1000])  # the matrix itself needs 320 + margins
+@pytest.mark.parametrize("width", [320, 420, 560, 1000])  # the left column of a 1280-px screen: ~320
 def test_the_panel_fits_the_width_of_its_dock(qtbot, width):
     """Found in screenshots: beside the matrix, the list and the gallery made the panel ~660 px wide; in
     its first-launch dock (~400-480 px) the last rows and the list were cut off.  Narrow, they go under
@@ -192,3 +192,11 @@ def test_the_panel_fits_the_width_of_its_dock(qtbot, width):
         assert panel.gallery_scroll.minimumWidth() <= area.viewport().width()
     visible_rows = {panel._grid.getItemPosition(panel._grid.indexOf(tile))[0] for tile in panel.tiles[:panel.columns]}
     assert visible_rows == {0}  # the first row holds `columns` tiles
+    # Every count inside its cell, the largest class's too (found at a 1280-px screen: "1111" ran into "4").
+    matrix = np.full((10, 10), 7, dtype=np.int64)
+    np.fill_diagonal(matrix, 1135)
+    panel.show(matrix, iteration=250)
+    QApplication.processEvents()
+    cell = min(panel.plot.vb.width(), panel.plot.vb.height()) / 10.2
+    widest = max(item.boundingRect().width() for row in panel.count_items for item in row)
+    assert widest <= cell, (widest, cell)

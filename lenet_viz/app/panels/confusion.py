@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QImage, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QBoxLayout, QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
     QScrollArea, QToolButton, QVBoxLayout, QWidget,
@@ -23,6 +23,8 @@ from .common import QUIET_COLOR, RIGHT_COLOR, WRONG_COLOR
 ERROR_CMAP = "inferno"
 EMPTY_RGB = np.array([0x1B, 0x1D, 0x22], dtype=np.float64)  # a cell nobody landed in: the panel's own background
 PAIRS = 5
+MATRIX_MIN = 260  # the matrix's smallest side in px (a 1280-px screen's left column): ~22-px cells, counts at 6 pt
+COUNT_POINT_SIZES = (10, 9, 8, 7, 6)  # the counts' sizes, largest first (see _fit_counts)
 THUMB = 80  # gallery thumbnails: 32 px images at 2.5x, readable from the back row
 GALLERY_COLUMNS = 3
 SELECTED_COLOR = "#f2a900"
@@ -69,6 +71,13 @@ class CountLabel(QGraphicsSimpleTextItem):
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
         super().setText(text)
+        self._centre()
+
+    def setFont(self, font: QFont) -> None:  # noqa: N802 - Qt's name
+        super().setFont(font)
+        self._centre()
+
+    def _centre(self) -> None:
         box = self.boundingRect()
         self.setTransform(QTransform.fromTranslate(-box.width() / 2, -box.height() / 2))
 
@@ -161,7 +170,7 @@ class ConfusionPanel(QWidget):
 
     def _build_matrix(self) -> None:
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumSize(320, 320)
+        self.graphics.setMinimumSize(MATRIX_MIN, MATRIX_MIN)
         self.plot = self.graphics.addPlot(enableMenu=False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -180,8 +189,9 @@ class ConfusionPanel(QWidget):
         self.image = pg.ImageItem(empty_rgb(), axisOrder="row-major", levels=(0, 255))
         self.plot.addItem(self.image)
         count_font = QFont(self.font())
-        count_font.setPointSize(10)
+        count_font.setPointSize(COUNT_POINT_SIZES[0])
         count_font.setBold(True)
+        self.count_font = count_font
         self.count_items: list[list[CountLabel]] = []
         for t in range(CLASSES):
             row = []
@@ -197,6 +207,21 @@ class ConfusionPanel(QWidget):
         self.selection.hide()
         self.plot.addItem(self.selection)
         self.graphics.scene().sigMouseClicked.connect(self._clicked)
+        self.plot.vb.sigResized.connect(self._fit_counts)
+
+    def _fit_counts(self) -> None:
+        """The counts' size follows the cells': the largest of COUNT_POINT_SIZES at which four digits fit a
+        cell (a class has up to 1,135 held-out images), so counts never spill into the next cell."""
+        cell = min(self.plot.vb.width(), self.plot.vb.height()) / (CLASSES * (1 + 2 * 0.01))
+        font = QFont(self.count_font)
+        for size in COUNT_POINT_SIZES:
+            font.setPointSize(size)
+            if QFontMetrics(font).horizontalAdvance("0000") <= cell - 2:  # a pixel clear of each edge
+                break
+        if font.pointSize() != self.count_items[0][0].font().pointSize():
+            for row in self.count_items:
+                for item in row:
+                    item.setFont(font)
 
     def _build_gallery(self) -> None:
         holder = QWidget()
