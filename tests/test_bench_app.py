@@ -59,6 +59,8 @@ def test_quick_run_measures_the_app_and_reports_every_field(tmp_path: Path) -> N
     assert [g["goal"] for g in r["goals"]] == [g[0] for g in GOALS]
     assert all(g["met"] in (True, False) for g in r["goals"] if "soak" not in g["goal"])
     assert a["undrawn"]["iters_per_s"] > 0 and a["undrawn"]["gui_cpu_share"] < a["gui_cpu_share"]
+    bare = (r["bare_at_app_threads"] or r["bare"])["iters_per_s"]
+    assert r["ratios"]["app_undrawn_over_bare"] == pytest.approx(a["undrawn"]["iters_per_s"] / bare)
     for words in ("GUI stall", "step -> all panels", "launch -> first window", "app throughput", "the window drawing nothing"):
         assert words in done.stdout
 

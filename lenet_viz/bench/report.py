@@ -96,6 +96,8 @@ def build_results(
             "app_over_bare": ratio(app, bare_at_app_threads or bare),  # the same training, at the app's threads
             "app_over_best_bare": ratio(app, bare),
             "app_over_bare_worker_cpu": worker_cpu_ratio(app, bare_at_app_threads or bare),
+            # The same app round with its window drawing nothing (bench/app.py train_undrawn): drawing's share of the gap.
+            "app_undrawn_over_bare": ratio((app or {}).get("undrawn"), bare_at_app_threads or bare),
             "engine_over_bare_cpu": cpu_ratio(engine, bare),
         },
         "app": app,
@@ -177,10 +179,9 @@ def app_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"  while a digit is drawn on the canvas: GUI stall p99 {d['gui_stall_ms']['p99']:.1f} / max "
                      f"{d['gui_stall_ms']['max']:.1f} ms, {d['iters_per_s']:.0f} it/s, display {d['display_fps']:.1f} fps")
     if u := a.get("undrawn"):  # the same app round, its window not drawing: what drawing costs the training
-        bare = (results.get("bare_at_app_threads") or results["bare"])["iters_per_s"]
         lines.append(f"  the window drawing nothing (events received and dropped): {u['iters_per_s']:.1f} it/s "
-                     f"(÷ bare {u['iters_per_s'] / bare:.3f}), worker CPU {u['worker_cpu_ms_per_iter']:.2f} "
-                     f"ms/iteration, GUI thread {100 * u['gui_cpu_share']:.0f} % of a core")
+                     f"(÷ bare {results['ratios']['app_undrawn_over_bare']:.3f}), worker CPU "
+                     f"{u['worker_cpu_ms_per_iter']:.2f} ms/iteration, GUI thread {100 * u['gui_cpu_share']:.0f} % of a core")
     soak = a.get("soak")
     if soak:
         r = soak["rss_mb"]
