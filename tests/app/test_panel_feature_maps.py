@@ -182,7 +182,7 @@ def test_per_map_scale_shows_every_map_from_its_own_min_to_max(panel, snapshot) 
         if a.max() > a.min():
             np.testing.assert_allclose(cell, (a - a.min()) / (a.max() - a.min()), atol=1e-6)
             assert cell.min() == 0 and cell.max() == pytest.approx(1)
-    assert panel.colorbar.axis.labelText == COLORBAR_LABELS["per map"]
+    assert panel.colorbar.axis.labelText in COLORBAR_LABELS["per map"]
     panel.set_scale("per layer")
     lo, hi = panel.mosaic_items["conv2"].levels
     assert (lo, hi) == (pytest.approx(float(acts.min())), pytest.approx(float(acts.max())))
@@ -235,3 +235,25 @@ def test_a_cached_bar_axis_is_redrawn_when_its_range_changes(panel, snapshot) ->
     assert panel._bar_tops["fc1"] > 100
     after = axis_pixels()
     assert before.shape == after.shape and not np.array_equal(before, after)  # new tick labels on screen
+
+
+@pytest.mark.parametrize("scale", ["per layer", "per map"])
+def test_colour_bar_title_fits_beside_the_bar_on_a_1280_px_screen(panel, snapshot, qtbot, scale) -> None:
+    from lenet_viz.app.panels.feature_maps import COLORBAR_LABELS
+
+    """The rotated title runs along the bar: on a 1280x800 screen (centre dock ~486x470) "each layer: its
+    min → max" was longer than the bar and lost its end ("… → ma") above the view."""
+    panel.resize(486, 470)
+    panel.show()
+    panel.show(snapshot)
+    panel.set_scale(scale)
+    qtbot.wait(50)
+    axis = panel.colorbar.axis
+    title, bar = axis.label.sceneBoundingRect(), panel.colorbar.sceneBoundingRect()
+    assert axis.labelText
+    assert axis.labelText in COLORBAR_LABELS[scale]
+    assert title.top() >= max(bar.top(), 0) and title.bottom() <= bar.bottom()
+    assert title.right() <= panel.graphics.viewport().width() + 4  # the text box's margin may overhang, not the glyphs
+    panel.resize(892, 700)  # room again: the whole title
+    qtbot.wait(50)
+    assert axis.labelText == COLORBAR_LABELS[scale][0]

@@ -22,7 +22,10 @@ ACTIVATION_CMAP = "viridis"
 SHAPE_COLOR = "#9aa0a8"  # the "6×28×28" part of a title: there, but quieter than the layer's name
 BAR_COLOR = "#8a8f98"
 SCALES = ("per layer", "per map")
-COLORBAR_LABELS = {"per layer": "each layer: its min → max", "per map": "each map: its min → max"}
+#: The colour bar's title, longest first: it runs along the bar, which a short panel makes ~100 px long,
+#: so it takes the longest that fits (see `_fit_colorbar_title`).
+COLORBAR_LABELS = {"per layer": ("each layer: its min → max", "layer: min → max", "per layer"),
+                   "per map": ("each map: its min → max", "map: min → max", "per map")}
 NUMBERED = ("conv1", "pool1", "conv2")  # maps of 10 px and more: a number in the corner hides little
 HOVER_HINT = "hover a map: its number and value"
 TARGET_COLOR = "#e0e0e0"  # the one-hot target's outline (MSE mode)
@@ -181,7 +184,8 @@ class FeatureMapPanel(QWidget):
                                         colorMapMenu=False, width=12)
         self.colorbar.axis.setTicks([[(0.04, "low"), (0.96, "high")]])  # inset: the end labels are not clipped
         self.mosaic_rows[0].addItem(self.colorbar, row=0, col=len(ROWS[0]))
-        self.colorbar.axis.setLabel(COLORBAR_LABELS[self.scale])
+        self.colorbar.geometryChanged.connect(self._fit_colorbar_title)
+        self._fit_colorbar_title()
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     def _build_bars(self) -> list[tuple[str, pg.LabelItem, str]]:
@@ -284,10 +288,22 @@ class FeatureMapPanel(QWidget):
         self.scale = scale
         if self.scale_box.currentText() != scale:
             self.scale_box.setCurrentText(scale)
-        self.colorbar.axis.setLabel(COLORBAR_LABELS[scale])
+        self._fit_colorbar_title()
         last, self._gate = self._gate.last, FrameGate()
         if last is not None:
             self.show(last)
+
+    def _fit_colorbar_title(self) -> None:
+        """The longest of the scale's titles that the bar's length holds (its rotated text otherwise ran
+        past the bar's end and out of the view on a 1280-px screen: "each layer: its min → ma")."""
+        room = self.colorbar.geometry().height()
+        axis = self.colorbar.axis
+        for text in COLORBAR_LABELS[self.scale]:
+            if axis.labelText != text:
+                axis.setLabel(text, **{"font-size": NOTE_SIZE})
+            if axis.label.boundingRect().width() <= room:
+                break
+        axis.resizeEvent()  # pyqtgraph centres its title there only: from the old text's length otherwise
 
     def value_at(self, key: str, x: float, y: float) -> tuple[int, int, int, float] | None:
         """(map, row, col, activation) under image point (x, y) of mosaic `key`; None off the maps."""
