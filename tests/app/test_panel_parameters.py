@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QFont
 
+from lenet_viz.app.panels.common import LAYER_COLORS
 from lenet_viz.app.panels.parameters import ParameterTable
 from lenet_viz.training.config import TrainConfig
 from lenet_viz.training.trainer import Trainer
@@ -97,6 +98,24 @@ def test_names_shapes_and_counts_are_never_elided(panel, trainer):
     metrics = panel.table.fontMetrics()
     for col in (0, 1, 2):
         widest = max(metrics.horizontalAdvance(t) for t in column(panel, col))
-        icon = panel.table.iconSize().width() + 4 if col == 0 else 0
-        assert panel.table.columnWidth(col) >= widest + icon, f"column {col} is too narrow"
+        assert panel.table.columnWidth(col) >= widest + 8, f"column {col} is too narrow"
     assert panel.table.horizontalHeaderItem(3).text() == "weight\nnorm"  # two short lines, not a clipped one
+
+
+def test_names_are_whole_in_a_1280_px_screens_column_and_in_their_layers_colour(qtbot, styled_parent, trainer):
+    """The app's 11pt type in a 1280x800 screen's right column (the panel ~451 px wide): with a colour
+    swatch before it, the name column cut conv1.weight and conv2.weight to the same "conv…ight"."""
+    panel = ParameterTable(styled_parent)
+    styled_parent.resize(463, 322)
+    panel.resize(451, 290)
+    styled_parent.show()
+    panel.show(trainer.snapshot())
+    qtbot.wait(20)
+    table = panel.table
+    widest = max(table.fontMetrics().horizontalAdvance(t) for t in column(panel, 0))
+    assert table.columnWidth(0) >= widest + 8  # the item's text margins: nothing is elided
+    assert table.horizontalHeader().length() <= table.viewport().width()  # and nothing scrolls sideways
+    for row, name in enumerate(column(panel, 0)[:-1]):
+        item = table.item(row, 0)
+        assert item.icon().isNull()
+        assert item.foreground().color().name() == LAYER_COLORS[name.split(".")[0]]

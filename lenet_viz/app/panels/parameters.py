@@ -7,11 +7,11 @@ Its grad column reads `None` between zero_grad() and backward(), exactly what th
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ...training.types import ParamRow, Snapshot
-from .common import LAYER_COLORS, shape_text, swatch
+from .common import LAYER_COLORS, shape_text
 
 COLUMNS = ("name", "shape", "count", "weight norm", "grad norm")
 #: What the header shows: two lines where the words are wider than the numbers under them.
@@ -61,7 +61,8 @@ class ParameterTable(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "conv…ight" still says which tensor
+        # A narrow dock cuts names at their end: "conv1.wei…" and "conv2.wei…" still differ ("conv…ight" did not).
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         header = self.table.horizontalHeader()
@@ -131,7 +132,9 @@ class ParameterTable(QWidget):
                 self.table.setItem(r, c, item)
         for r, p in enumerate(rows):
             self._set(r, 0, p.name)
-            self.table.item(r, 0).setIcon(swatch(LAYER_COLORS.get(p.name.split(".")[0], "#888888")))
+            # The name in its layer's colour (as every panel draws that layer), not after a swatch: the
+            # swatch's ~20 px cut "conv1.weight" short in a 1280-px screen's right column.
+            self.table.item(r, 0).setForeground(QColor(LAYER_COLORS.get(p.name.split(".")[0], "#888888")))
             self._set(r, 1, shape_text(p.shape))
             self._set(r, 2, f"{p.count:,}")
         self._set(len(rows), 0, "total")
