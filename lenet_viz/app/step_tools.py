@@ -63,7 +63,8 @@ class StepTools(QObject):
         self.shown = track_shown({**self.docks, "tree": window.docks["autograd"]}, self._shown_changed)
         self.lab.bugs_changed.connect(self._bugs)
         self._cell: tuple[int, int, int] | None = None
-        self._compared_at: tuple | None = None
+        self._compared_at: tuple | None = None  # (run, iteration) last compared / explained
+        self._explained_at: tuple | None = None
         self._graph_on: tuple[bool, bool] | None = None
         self.worker_started()
 
@@ -115,6 +116,25 @@ class StepTools(QObject):
             self._graph_wanted()
         if visible:
             self.refresh({"snapshot", "history", "config", "explained", "compared"})
+            if self._grads_on_screen():  # opened with .grad there: worked out at once, not empty maps and a hint
+                key = (self.session.run, self.session.snapshot.iteration)
+                if name == "formula" and self._explained_at != key:
+                    self._explain_now(key)
+                elif name == "compare" and self._compared_at != key:
+                    self._compared_at = key
+                    self.worker.send(CompareUpdate())
+
+    def _explain_now(self, key: tuple) -> None:
+        """Ask for the picked cell (the formula's boxes: 0, 0, 0 until someone picks) with this batch's numbers."""
+        self._explained_at = key
+        self._cell = self._cell or self.formula.cell
+        self.worker.send(ExplainCell(*self._cell))
+
+    def _grads_on_screen(self) -> bool:
+        """The live run is on screen and has this iteration's gradients (BACKWARD or UPDATE just ran):
+        what the formula and the update comparison are worked out from."""
+        s = self.session
+        return s.scrubbed is None and s.snapshot is not None and s.snapshot.last_phase in (Phase.BACKWARD, Phase.UPDATE)
 
     # ------------------------------------------------------------------ engine → panels
     def refresh(self, changed: set[str]) -> None:
@@ -136,9 +156,9 @@ class StepTools(QObject):
             elif shown["graph"]:
                 self.graph.show(snap.autograd_graph)
             if snap.last_phase is Phase.BACKWARD:
-                if self._cell is not None and shown["formula"]:  # the same cell, with the new batch's numbers
-                    self.worker.send(ExplainCell(*self._cell))
                 key = (s.run, snap.iteration)
+                if self._cell is not None and shown["formula"]:  # the same cell, with the new batch's numbers
+                    self._explain_now(key)
                 if shown["compare"] and key != self._compared_at:
                     self._compared_at = key
                     self.worker.send(CompareUpdate())

@@ -96,6 +96,30 @@ def test_manual_update_beside_optim_is_zero_apart_with_momentum_zero(qtbot, tmp_
     assert w.step_tools.compare.table.rowCount() >= 10
 
 
+def test_the_formula_and_the_comparison_opened_after_a_step_show_it_at_once(qtbot, tmp_path):
+    """Opened while .grad is there (here after a whole iteration, with both docks behind other tabs), they
+    work it out for what is on screen instead of showing empty maps and "Run BACKWARD" hints."""
+    w = open_window(qtbot, tmp_path, dataset="digits", momentum=0.0)
+    assert not w.step_tools.shown["formula"] and not w.step_tools.shown["compare"]
+    phase(qtbot, w, 5)  # zero_grad ... update
+    show_dock(qtbot, w, "formula")
+    qtbot.waitUntil(lambda: w.step_tools.formula.explanation is not None, timeout=LONG)
+    e = w.step_tools.formula.explanation
+    grad = ask(qtbot, w.worker, lambda t: float(t.model.conv1.weight.grad[0, 0, 0, 0]))
+    assert (e.filter, e.row, e.col) == (0, 0, 0) and math.isclose(e.weight_grad, grad, rel_tol=1e-6)
+    assert "∂L/∂w[0,0,0,0]" in w.step_tools.formula.equation.text()
+    assert w.step_tools.formula.input_map.item.image is not None
+    show_dock(qtbot, w, "compare")
+    qtbot.waitUntil(lambda: w.step_tools.compare.table.rowCount() >= 10, timeout=LONG)
+    assert w.step_tools.compare.caption.text() != COMPARE_HINT
+    explained = w.session.explained
+    w.docks["hyperparameters"].raise_()  # the formula's tab hidden, then shown at the same iteration: not asked twice
+    qtbot.waitUntil(lambda: not w.step_tools.shown["formula"], timeout=LONG)
+    show_dock(qtbot, w, "formula")
+    qtbot.wait(300)
+    assert w.session.explained is explained
+
+
 def test_a_reset_takes_back_the_formula_and_the_comparison_of_weights_that_are_gone(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path, dataset="digits", momentum=0.0)
     show_dock(qtbot, w, "compare")
