@@ -6,7 +6,8 @@ import pytest
 from PySide6.QtGui import QColor
 
 from lenet_viz.app.panels.code_panel import BUG_BACKGROUND, CODE_PT, LAST_BACKGROUND, NEXT_BACKGROUND, CodePanel
-from lenet_viz.training.code_text import training_code
+from lenet_viz.training.code_text import training_code, training_code_for
+from lenet_viz.training.config import TrainConfig
 from lenet_viz.training.types import Phase
 
 
@@ -75,3 +76,29 @@ def test_projector_size_type_survives_the_apps_11pt_stylesheet(qtbot, styled_par
     panel.editor.ensurePolished()
     assert panel.editor.font().pointSize() == CODE_PT
     assert panel.editor.font().fixedPitch() or "mono" in panel.editor.font().family().lower()
+
+
+def test_the_type_shrinks_until_the_longest_line_fits_a_narrow_dock(qtbot, styled_parent):
+    """A 1280x800 screen's right column is ~320 px: at 15pt the loop was cut after ~25 characters.
+    The type takes the largest size (down to MIN_CODE_PT) at which the longest line fits."""
+    from PySide6.QtGui import QFontMetricsF
+
+    from lenet_viz.app.panels.code_panel import MIN_CODE_PT
+
+    panel = CodePanel(styled_parent)
+    styled_parent.show()
+    code = training_code_for(TrainConfig())
+    longest = max(code.source.splitlines(), key=len)
+    for width, expect in ((1200, "whole"), (560, "fits"), (320, "smallest")):
+        panel.resize(width, 360)
+        panel.show(code, Phase.ZERO_GRAD, None)
+        qtbot.wait(20)
+        font = panel.editor.font()
+        fits = QFontMetricsF(font).horizontalAdvance(longest) <= panel.editor.viewport().width()
+        if expect == "whole":
+            assert font.pointSizeF() == CODE_PT and fits
+        elif expect == "fits":
+            assert MIN_CODE_PT < font.pointSizeF() < CODE_PT and fits
+            assert panel.editor.horizontalScrollBar().maximum() == 0  # nothing to scroll sideways
+        else:
+            assert font.pointSizeF() == MIN_CODE_PT

@@ -11,13 +11,14 @@ import keyword
 import re
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QSyntaxHighlighter, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetricsF, QSyntaxHighlighter, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTextEdit, QVBoxLayout, QWidget
 
 from ...training.code_text import CodeText
 from ...training.types import Phase
 
-CODE_PT = 15
+CODE_PT = 15  # the largest: in a wide dock the loop reads from the back of a room
+MIN_CODE_PT = 10  # narrower docks shrink the type down to this so the longest line fits; below, it scrolls
 NEXT_BACKGROUND = QColor("#6b5412")  # amber: the line(s) the next Step phase runs
 LAST_BACKGROUND = QColor("#1f4a2c")  # green: what just ran
 BUG_BACKGROUND = QColor("#4d1f24")  # red: a lab bug's lines
@@ -80,7 +81,8 @@ class CodePanel(QWidget):
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         mono.setPointSize(CODE_PT)
         self.editor.setFont(mono)
-        self.editor.setStyleSheet(f"font-size: {CODE_PT}pt;")
+        self.code_pt = 0.0
+        self._set_code_pt(CODE_PT)
         self.highlighter = PythonHighlighter(self.editor.document())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -98,6 +100,8 @@ class CodePanel(QWidget):
         assert isinstance(code, CodeText)
         if self.code is None or code.source != self.code.source:
             self.editor.setPlainText(code.source)
+            self.code = code
+            self._fit_code()
         self.code = code
         self.next_lines = code.lines.get(next_phase, ()) if next_phase else ()
         self.last_lines = code.lines.get(last_phase, ()) if last_phase else ()
@@ -108,6 +112,31 @@ class CodePanel(QWidget):
         if self.next_lines:
             self._scroll_to(self.next_lines[0])
         self.caption.setText(_caption(code, next_phase, last_phase))
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_code()
+
+    def _fit_code(self) -> None:
+        """The largest type from CODE_PT down to MIN_CODE_PT at which the longest line fits the editor's
+        width: at 15pt a 1280-px screen's ~320-px column showed the loop cut after ~25 characters."""
+        if self.code is None:
+            return
+        longest = max(self.code.source.splitlines(), key=len, default="")
+        room = (self.editor.contentsRect().width() - self.editor.verticalScrollBar().sizeHint().width()
+                - 2 * self.editor.document().documentMargin() - 4)
+        font = QFont(self.editor.font())
+        font.setPointSizeF(CODE_PT)
+        wide = QFontMetricsF(font).horizontalAdvance(longest)
+        pt = CODE_PT if wide <= room else max(MIN_CODE_PT, int(2 * CODE_PT * room / wide) / 2)  # half points
+        if pt != self.code_pt:
+            self._set_code_pt(pt)
+            if self.next_lines:
+                self._scroll_to(self.next_lines[0])
+
+    def _set_code_pt(self, pt: float) -> None:
+        self.code_pt = pt
+        self.editor.setStyleSheet(f"font-size: {pt:g}pt;")  # a widget's own sheet beats the app's 11pt
 
     def line_text(self, number: int) -> str:
         """Line `number` (1-based) as shown."""
