@@ -117,3 +117,39 @@ def test_the_heatmaps_wrap_into_rows_that_fit_the_panel(qtbot, width, per_row):
         assert 0 <= rect.left() and rect.right() <= view.viewport().width() + 1, layer
         assert plot.getAxis("left").labelText == ("weight value" if k % per_row == 0 else "")
     assert panel.minimumSizeHint().width() <= width
+
+
+def test_iteration_numbers_never_run_into_each_other_in_a_narrow_dock(qtbot):
+    """A 1280x800 screen's left column (~320 px) holds two heatmaps a row, each ~100 px wide: with
+    pyqtgraph's spacing a run of 417 iterations read "0 100200300" under them."""
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QApplication
+
+    torch.set_num_threads(1)
+    trainer = Trainer(TrainConfig(dataset="random", eval_every=0, histogram_every=60, batch_size=4))
+    longer = DistributionHistory()
+    for _ in range(420):
+        if (sample := trainer.step().histograms) is not None:
+            longer.append(sample)
+    panel = DistributionPanel()
+    qtbot.addWidget(panel)
+    panel.resize(311, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.show(longer)
+    QApplication.processEvents()
+    assert panel.per_row == 2
+    for layer, plot in panel.plots.items():
+        axis = plot.getAxis("bottom")
+        lo, hi = axis.range
+        size = axis.geometry().width()
+        assert hi >= 400 and size < 160
+        metrics = QFontMetrics(axis.style["tickFont"] or axis.font())
+        labelled = [(spacing, values) for spacing, values in axis.tickValues(lo, hi, size)
+                    if any(axis.tickStrings(values, axis.scale, spacing))]
+        assert len(labelled) == 1, layer  # one level of numbers: no minor labels squeezed between
+        spacing, values = labelled[0]
+        texts = axis.tickStrings(values, axis.scale, spacing)
+        assert len([v for v in values if lo <= v <= hi]) >= 2, layer
+        widest = max(metrics.horizontalAdvance(t) for t in texts)
+        assert spacing * size / (hi - lo) >= widest + 4, (layer, texts)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, Q
 
 from ...training.distributions import Distribution, DistributionHistory
 from ...training.types import LAYERS
+from .history_plot import SpacedAxis
 
 KIND_TITLES = {"weight": "Weights", "grad": "Gradients", "activation": "Activations"}
 #: The value axis of each kind; log kinds are binned by log10 |value| and ticked in powers of ten.
@@ -74,7 +75,7 @@ class DistributionPanel(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.images: dict[str, pg.ImageItem] = {}
         for col, layer in enumerate(LAYERS):
-            plot = self.graphics.addPlot(row=0, col=col, title=layer)
+            plot = self.graphics.addPlot(row=0, col=col, title=layer, axisItems={"bottom": SpacedAxis("bottom")})
             plot.setMinimumWidth(PLOT_MIN_WIDTH)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()

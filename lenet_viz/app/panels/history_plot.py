@@ -168,6 +168,30 @@ class LogAxis(HistoryAxis):
         return [s if v in self._labelled else "" for v, s in zip(values, strings)]
 
 
+class SpacedAxis(pg.AxisItem):
+    """A horizontal axis whose numbers never run into each other: pyqtgraph always labels its first
+    level of ticks, so on a ~100-px heatmap "0 100 200 300" read "0 100200300".  The major spacing
+    grows (1, 2, 5 x 10^k) until the widest label and a gap fit between two ticks; no minor labels."""
+
+    GAP_PX = 12
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: ANN001, ANN201, N802, N803 - pyqtgraph's names
+        levels = super().tickSpacing(minVal, maxVal, size)
+        span = abs(maxVal - minVal)
+        if not levels or span == 0 or size <= 0:
+            return levels
+        metrics = QFontMetrics(self.style["tickFont"] or QFont())
+        lo, hi = sorted((minVal, maxVal))
+        major = levels[0][0]
+        while True:
+            values = np.arange(math.ceil(lo / major), math.floor(hi / major) + 1) * major
+            texts = self.tickStrings(list(values), self.scale, major) or [""]
+            if major * size / span >= max(metrics.horizontalAdvance(t) for t in texts) + self.GAP_PX:
+                return [(major, 0)]
+            lead = round(major / 10 ** math.floor(math.log10(major) + 1e-9))
+            major *= 2.5 if lead == 2 else 2  # 1 -> 2 -> 5 -> 10
+
+
 def history_axes(log_y: bool = False, right: bool = False) -> dict[str, HistoryAxis]:
     """The `axisItems` of a history plot (pass to addPlot): left (log or not), bottom, and right only
     if wanted, since pyqtgraph shows every axis it is given."""
