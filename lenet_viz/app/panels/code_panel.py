@@ -18,7 +18,7 @@ from ...training.code_text import CodeText
 from ...training.types import Phase
 
 CODE_PT = 15  # the largest: in a wide dock the loop reads from the back of a room
-MIN_CODE_PT = 10  # narrower docks shrink the type down to this so the longest line fits; below, it scrolls
+MIN_CODE_PT = 9  # narrower docks shrink the type down to this so the longest line fits; below, it scrolls
 NEXT_BACKGROUND = QColor("#6b5412")  # amber: the line(s) the next Step phase runs
 LAST_BACKGROUND = QColor("#1f4a2c")  # green: what just ran
 BUG_BACKGROUND = QColor("#4d1f24")  # red: a lab bug's lines
@@ -126,9 +126,12 @@ class CodePanel(QWidget):
         room = (self.editor.contentsRect().width() - self.editor.verticalScrollBar().sizeHint().width()
                 - 2 * self.editor.document().documentMargin() - 4)
         font = QFont(self.editor.font())
-        font.setPointSizeF(CODE_PT)
-        wide = QFontMetricsF(font).horizontalAdvance(longest)
-        pt = CODE_PT if wide <= room else max(MIN_CODE_PT, int(2 * CODE_PT * room / wide) / 2)  # half points
+        pt = CODE_PT
+        while pt > MIN_CODE_PT:  # measured at each size, in half points: hinting makes widths not scale evenly
+            font.setPointSizeF(pt)
+            if QFontMetricsF(font).horizontalAdvance(longest) <= room:
+                break
+            pt -= 0.5
         if pt != self.code_pt:
             self._set_code_pt(pt)
             if self.next_lines:
