@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.step_tools = StepTools(self, current, self.session, self.form)
         self.docks.update(self.step_tools.docks)
         self.filter_panel.cell_clicked.connect(self.step_tools.explain)
-        self.time_travel = TimeTravel(self, current, self.session, self.loss_panel, self.gradient_panel)
+        self.time_travel = TimeTravel(self, current, self.session, self.loss_panel, self.gradient_panel, recorded=bool(record))
         self.docks.update(timeline=self.time_travel.dock, runs=self.time_travel.runs_dock)
         # The side columns reach the bottom: the timeline sits under the network only, so it costs the
         # (tall) side columns no height and the window still fits a 1280 x 800 screen.

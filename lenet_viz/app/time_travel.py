@@ -39,9 +39,10 @@ TREE_REFRESH_MS = 1500
 
 class TimeTravel(QObject):
     def __init__(self, window: QMainWindow, worker: Callable[[], TrainingWorker], session: Session, loss_panel: LossPanel,
-                 gradient_panel: GradientPanel) -> None:
+                 gradient_panel: GradientPanel, recorded: bool = True) -> None:
+        """`recorded`: the window asked for its runs to be recorded (what the Runs dock says while empty)."""
         super().__init__(window)
-        self._worker, self.session, self.loss_panel = worker, session, loss_panel
+        self._worker, self.session, self.loss_panel, self.recorded = worker, session, loss_panel, recorded
         #: Where a ghost is drawn, and what of its history: the smoothed loss, the batch accuracy (%), and the
         #: whole network's gradient norm (all layers combined).
         #: Where a ghost is drawn, and what of its recorded line: the smoothed loss, the batch accuracy (%), and
@@ -58,6 +59,7 @@ class TimeTravel(QObject):
         self.line.hide()
         loss_panel.plot.addItem(self.line, ignoreBounds=True)
         self.runs = RunTreePanel()
+        self.runs.set_recording(recorded)
         self.runs_dock = add_dock(window, "Runs", self.runs, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.runs.visibility_changed.connect(lambda *_: self._draw_ghosts())
         self.ghost_curves: dict[int, list[pg.PlotDataItem]] = {}  # per recorded branch: one curve per target
@@ -159,6 +161,8 @@ class TimeTravel(QObject):
         if "reset" in changed:
             self.line.hide()
             self._refresh_tree()
+        if changed & {"reset", "text"}:  # "text": a recording started, stopped or failed
+            self.runs.set_recording(bool(s.recording or s.viewing or (self.recorded and not s.recording_problem)))
         if (s.recording or s.viewing) and not self._tree_timer.isActive():
             self._tree_timer.start()
 

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from app_driver import FAST, LONG
 from lenet_viz.app.main_window import MainWindow
+from lenet_viz.app.panels.run_tree import NOT_RECORDING, WAITING
 from lenet_viz.training import Recording, TrainConfig, Trainer
 
 CONFIG = TrainConfig(**{**FAST, "dataset": "digits", "eval_every": 0})
@@ -92,6 +93,17 @@ def test_an_unrecorded_run_says_so_instead_of_pretending(qtbot, tmp_path):
     w.refresh()
     assert w.banner.isVisible() and "not recorded" in w.banner.text.text()
     assert w.session.view.iteration == 3
+    runs = w.time_travel.runs  # the Runs dock says why it is empty, instead of bare column headers
+    assert runs.tree.topLevelItemCount() == 0 and not runs.note.isHidden() and runs.note.text() == NOT_RECORDING
+
+
+def test_a_recorded_runs_dock_waits_for_the_first_branch_then_lists_it(qtbot, tmp_path):
+    w = recorded_window(qtbot, tmp_path)
+    runs = w.time_travel.runs
+    assert runs.note.text() == WAITING  # never "not recorded" of a run that is
+    steps(qtbot, w, 3)
+    qtbot.waitUntil(lambda: runs.tree.topLevelItemCount() == 1, timeout=LONG)
+    assert runs.note.isHidden() and runs.note.text() == WAITING
 
 
 def test_the_filters_over_the_run_export_as_a_gif_and_a_png_strip(qtbot, tmp_path):

@@ -12,9 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 COLUMNS = ("run", "from", "iterations")
+#: What an empty tree says, by why it is empty (`set_recording`).
+NOT_RECORDING = ("This run is not recorded (the app was started with --no-record, or recording stopped): "
+                 "there are no earlier runs or branches to list, scrub or rewind to.")
+WAITING = "The recording's runs and branches appear here once its first iterations are written (within a second)."
 
 
 def describe(branch: Any) -> tuple[str, str, str]:
@@ -36,8 +40,12 @@ class RunTreePanel(QWidget):
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setToolTip("Tick the lines the plots overlay; double-click one to scrub it")
+        self.note = QLabel(WAITING)  # an empty tree says why, instead of bare column headers
+        self.note.setWordWrap(True)
+        self.note.setContentsMargins(6, 6, 6, 6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.note)
         layout.addWidget(self.tree)
         self._items: dict[int, QTreeWidgetItem] = {}
         self._filling = False
@@ -72,6 +80,12 @@ class RunTreePanel(QWidget):
             self.tree.resizeColumnToContents(0)  # nested names stay readable
         finally:
             self._filling = False
+        self.note.setVisible(not self._items)
+
+    def set_recording(self, recorded: bool) -> None:
+        """Whether the run on screen is recorded (or a recording is open): what an empty tree says."""
+        self.note.setText(WAITING if recorded else NOT_RECORDING)
+        self.note.setVisible(not self._items)
 
     def shown(self) -> set[int]:
         """Ids of the ticked branches."""
