@@ -442,5 +442,7 @@ def test_the_formula_fits_its_dock_width_and_its_lines_never_cover_the_maps(qtbo
     assert graphics.ci.boundingRect().width() <= graphics.viewport().width() + 1  # the maps' layout fits the view
     for m in (formula.input_map, formula.upstream_map, formula.product_map, formula.batch_map):
         assert m.title.item.boundingRect().width() <= m.title.boundingRect().width() + 1, m.title.text
-    assert formula.equation.geometry().top() >= graphics.geometry().bottom()  # below the maps, not over them
-    assert formula.equation.height() >= formula.equation.heightForWidth(formula.equation.width())  # every line
+    # Below the maps, not over them, every line shown, once the layout has settled (the formula opened at
+    # cell (0, 0, 0) first, then changed: the dock and the panel re-lay out over a few event-loop turns).
+    qtbot.waitUntil(lambda: formula.equation.geometry().top() >= graphics.geometry().bottom()
+                    and formula.equation.height() >= formula.equation.heightForWidth(formula.equation.width()), timeout=LONG)
