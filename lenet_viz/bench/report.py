@@ -80,6 +80,7 @@ def build_results(
     app_threads: int | None = None,
     bare_at_app_threads: dict[str, Any] | None = None,
     features: dict[str, Any] | None = None,
+    neighbours: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document; `threads_sweep` keys become strings because JSON keys are strings."""
     results: dict[str, Any] = {
@@ -105,6 +106,7 @@ def build_results(
         "app_threads": app_threads,
         "bare_at_app_threads": bare_at_app_threads,
         "features": features,
+        "neighbours": neighbours,  # bench/neighbours.py: the bare loop beside a busy core
     }
     results["goals"] = goals(results) if app is not None else None
     return results
@@ -254,4 +256,7 @@ def format_table(results: dict[str, Any]) -> str:
             f"snapshot with the autograd graph: {snap['snapshot_ms']:.2f} ms (the graph {snap['graph_ms']:.2f} ms); "
             "per-iteration graph recording: python -m lenet_viz.bench.inside_step"
         )
+    if n := results.get("neighbours"):  # what any second busy core costs the training here (the app's window is one)
+        beside = ", ".join(f"{v['what']} ÷ {v['over_bare']:.3f}" for v in n.values())
+        lines.append(f"the bare loop beside a busy neighbour core (a process of its own): {beside}")
     return "\n".join(lines + feature_lines(results.get("features")) + app_lines(results))

@@ -16,6 +16,7 @@ import torch
 from ..data import DataError, Dataset, load_dataset
 from ..training import ConfigError, LossKind, OptimizerKind, TrainConfig
 from .app_hook import APP_THREADS, app_contender, app_soak, app_summary, load_app
+from . import neighbours
 from .features import FeatureLoops, feature_costs, health_check_us
 from .loops import (
     BareLoop, Block, Contender, EngineLoop, default_bench_data_dir, interleaved_rounds, sweep_threads, thread_choices,
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write results")
     p.add_argument("--quick", action="store_true", help="a tiny run (1 round, 1 thread) for tests and smoke checks")
     p.add_argument("--no-app", action="store_true", help="do not measure the full GUI app")
+    p.add_argument("--no-neighbours", action="store_true",
+                   help="do not time the bare loop beside a busy neighbour core (what this machine's shared memory "
+                   "costs any second busy core, the app's window included)")
     p.add_argument("--no-features", action="store_true",
                    help="do not time the engine's features on and off (recording, distributions, evaluation)")
     p.add_argument(
@@ -150,6 +154,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             contenders["bare_app"] = pinned(bare_app.run, app_threads)
         app_run = app_contender(app_module, config, dataset, app_threads, app_runs)
         contenders["app"] = pinned(app_run, app_threads)
+        if not args.no_neighbours and neighbours.wanted(args.quick):  # the app's gap this machine imposes
+            contenders.update(neighbours.contenders(contenders.get("bare_app", contenders["bare"])))
     features = None if args.no_features else FeatureLoops(config, dataset, args.warmup)
     try:  # its recording's file and writer thread go, whatever happens in the rounds
         if features is not None:
@@ -184,6 +190,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         app_threads=app_threads,
         bare_at_app_threads=rate_section(blocks["bare_app"], bs) if "bare_app" in blocks else None,
         features=None if features is None else feature_costs(blocks, config, health_check_us(engine)),
+        neighbours=neighbours.summary(blocks, "bare_app" if "bare_app" in blocks else "bare"),
     )
 
 
