@@ -59,6 +59,10 @@ def test_after_loss_every_node_once_with_shapes_and_no_gradient(panel, trainer):
     assert conv1[1] == "AccumulateGrad  6×1×5×5"
     assert ["ConvolutionBackward0", "64×6×28×28", "‖grad‖ —"] in rows
     assert all(panel.nodes[k].brush().color() == NO_GRAD_FILL for k in panel.nodes)
+    # No norms, no scale: the bar is grey and names no decades (it read "1e-1 … 1e0" of nothing).
+    assert panel.legend.ticks == [] and panel.legend.labels(panel.legend.fontMetrics()) == []
+    picture = panel.legend.grab().toImage()
+    assert picture.pixelColor(picture.width() // 2, 10) == NO_GRAD_FILL
     arrows = [i for i in panel.scene.items() if type(i).__name__ == "QGraphicsPathItem" and not isinstance(i, NodeItem)]
     assert len(arrows) == len(graph.edges)
 
@@ -70,6 +74,8 @@ def test_after_backward_nodes_are_annotated_and_coloured_by_norm(panel, trainer)
     decades = decade_range([n.grad_norm for n in graph.nodes])
     assert panel.legend.ticks == [f"1e{d}" for d in range(decades[0], decades[1] + 1)]
     assert panel.legend.ticks[-1] == "1e0"  # d loss / d loss = 1 is the top of the scale
+    picture = panel.legend.grab().toImage()
+    assert picture.pixelColor(picture.width() // 2, 10) != NO_GRAD_FILL  # the viridis bar, now it scales something
     for node in graph.nodes:
         item = panel.nodes[node.id]
         assert item.texts[2].text() == f"‖grad‖ = {node.grad_norm:.3g}"

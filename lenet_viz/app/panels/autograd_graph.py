@@ -205,8 +205,9 @@ class AutogradGraphPanel(QWidget):
         if key != self._key:
             self._build(graph)
             self._key = key
-        decades = decade_range([n.grad_norm for n in graph.nodes if n.grad_norm is not None])
-        self.legend.set_decades(decades)
+        norms = [n.grad_norm for n in graph.nodes if n.grad_norm is not None]
+        decades = decade_range(norms)
+        self.legend.set_decades(decades if norms else None)  # no norms: no scale to read
         self.legend_title.setText(legend_title(graph.norms_at, graph.unrecorded))
         for node in graph.nodes:
             self.nodes[node.id].set_content(node_lines(node), norm_colour(node.grad_norm, decades))
@@ -220,6 +221,7 @@ class AutogradGraphPanel(QWidget):
         self.scene.addSimpleText(text).setBrush(QColor("#c9cdd3"))
         self.details.setText(text)
         self.legend_title.setText(legend_title(None))
+        self.legend.set_decades(None)
 
     def _build(self, graph: AutogradGraph) -> None:
         self.scene.clear()

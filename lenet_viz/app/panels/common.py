@@ -119,18 +119,19 @@ def norm_colour(norm: float | None, decades: tuple[int, int]) -> QColor:
 
 
 class LogLegend(QWidget):
-    """The colour scale: a viridis bar labelled at each decade of ‖grad‖."""
+    """The colour scale: a viridis bar labelled at each decade of ‖grad‖; grey and unlabelled while there
+    are no norms to scale (decades None), instead of decades that scale nothing."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.decades = (-1, 0)
+        self.decades: tuple[int, int] | None = None
         self.setMinimumHeight(44)
 
     @property
     def ticks(self) -> list[str]:
-        return [f"1e{d}" for d in range(self.decades[0], self.decades[1] + 1)]
+        return [] if self.decades is None else [f"1e{d}" for d in range(self.decades[0], self.decades[1] + 1)]
 
-    def set_decades(self, decades: tuple[int, int]) -> None:
+    def set_decades(self, decades: tuple[int, int] | None) -> None:
         if decades != self.decades:
             self.decades = decades
             self.update()
@@ -138,6 +139,9 @@ class LogLegend(QWidget):
     def paintEvent(self, _event) -> None:  # noqa: ANN001, N802
         p = QPainter(self)
         bar = QRectF(12, 4, self.width() - 24, 16)
+        if self.decades is None:
+            p.fillRect(bar, NO_GRAD_FILL)
+            return
         grad = QLinearGradient(bar.topLeft(), bar.topRight())
         for t in np.linspace(0, 1, 9):
             grad.setColorAt(float(t), COLORMAP.map(float(t), mode="qcolor"))
@@ -154,6 +158,8 @@ class LogLegend(QWidget):
         """(tick index, left x) of the ticks that get a label: every decade while the labels fit side by side,
         else every second, every third…: they never run into each other ("1e-21e-1" in a narrow dock)."""
         ticks, width = self.ticks, self.width() - 24.0
+        if len(ticks) < 2:
+            return []
         gap = metrics.horizontalAdvance(" ")
         for step in range(1, len(ticks) + 1):
             chosen = range(0, len(ticks), step)
