@@ -13,16 +13,20 @@ from lenet_viz.training.distributions import DistributionHistory
 from lenet_viz.training.types import LAYERS
 
 
-@pytest.fixture(scope="module")
-def history() -> DistributionHistory:
-    """Histograms of a short real run, gathered from StepStats as the app's GUI process would."""
+def gather(iterations: int, every: int, batch_size: int) -> DistributionHistory:
+    """Histograms of a real run, gathered from StepStats as the app's GUI process would."""
     torch.set_num_threads(1)
-    trainer = Trainer(TrainConfig(dataset="random", eval_every=0, histogram_every=2, batch_size=16))
+    trainer = Trainer(TrainConfig(dataset="random", eval_every=0, histogram_every=every, batch_size=batch_size))
     gathered = DistributionHistory()
-    for _ in range(12):
+    for _ in range(iterations):
         if (sample := trainer.step().histograms) is not None:
             gathered.append(sample)
-    return gathered  # iterations 1, 2, 4, ..., 12
+    return gathered
+
+
+@pytest.fixture(scope="module")
+def history() -> DistributionHistory:
+    return gather(12, 2, 16)  # iterations 1, 2, 4, ..., 12
 
 
 def point(x: float, y: float) -> QPointF:
@@ -125,12 +129,7 @@ def test_iteration_numbers_never_run_into_each_other_in_a_narrow_dock(qtbot):
     from PySide6.QtGui import QFontMetrics
     from PySide6.QtWidgets import QApplication
 
-    torch.set_num_threads(1)
-    trainer = Trainer(TrainConfig(dataset="random", eval_every=0, histogram_every=60, batch_size=4))
-    longer = DistributionHistory()
-    for _ in range(420):
-        if (sample := trainer.step().histograms) is not None:
-            longer.append(sample)
+    longer = gather(420, 60, 4)
     panel = DistributionPanel()
     qtbot.addWidget(panel)
     panel.resize(311, 600)
