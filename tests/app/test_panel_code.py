@@ -95,6 +95,7 @@ def test_the_type_shrinks_until_the_longest_line_fits_a_narrow_dock(qtbot, style
         qtbot.wait(20)
         font = panel.editor.font()
         fits = QFontMetricsF(font).horizontalAdvance(longest) <= panel.editor.viewport().width()
+        assert panel.caption.font().pointSizeF() == max(MIN_CODE_PT, font.pointSizeF() - 2)  # the caption follows
         if expect == "whole":
             assert font.pointSizeF() == CODE_PT and fits
         elif expect == "fits":

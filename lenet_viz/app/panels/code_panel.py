@@ -73,7 +73,6 @@ class CodePanel(QWidget):
         super().__init__(parent)
         self.caption = QLabel(HINT)
         self.caption.setWordWrap(True)
-        self.caption.setStyleSheet(f"font-size: {CODE_PT - 2}pt;")  # a widget's own sheet beats the app's 11pt
         self.editor = QPlainTextEdit()
         self.editor.setReadOnly(True)
         self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -138,8 +137,11 @@ class CodePanel(QWidget):
                 self._scroll_to(self.next_lines[0])
 
     def _set_code_pt(self, pt: float) -> None:
+        """The code at `pt`, the caption above it two points smaller (not under 9pt): a widget's own sheet
+        beats the app's 11pt."""
         self.code_pt = pt
-        self.editor.setStyleSheet(f"font-size: {pt:g}pt;")  # a widget's own sheet beats the app's 11pt
+        self.editor.setStyleSheet(f"font-size: {pt:g}pt;")
+        self.caption.setStyleSheet(f"font-size: {max(MIN_CODE_PT, pt - 2):g}pt;")
 
     def line_text(self, number: int) -> str:
         """Line `number` (1-based) as shown."""
