@@ -333,6 +333,7 @@ class MainWindow(QMainWindow):
             self.banner.say(banner)
         self.notice.setText(s.notice(now))
         self.presentation.readout.show_session(s)
+        self.time_travel.show_iteration()  # the same iteration as the readouts, at their pace
         recent = [t for t in self.frames if t > now - 2]
         fps = (len(recent) - 1) / 2 if len(recent) > 1 else 0.0
         self.status.setText(s.status_line(fps))

@@ -156,8 +156,6 @@ class TimeTravel(QObject):
     # ------------------------------------------------------------------ engine → screen
     def refresh(self, changed: set[str]) -> None:
         s = self.session
-        if changed & {"history", "reset", "snapshot"}:
-            self.timeline.show(s.iteration)
         if "reset" in changed:
             self.line.hide()
             self._refresh_tree()
@@ -165,6 +163,11 @@ class TimeTravel(QObject):
             self.runs.set_recording(bool(s.recording or s.viewing or (self.recorded and not s.recording_problem)))
         if (s.recording or s.viewing) and not self._tree_timer.isActive():
             self._tree_timer.start()
+
+    def show_iteration(self) -> None:
+        """The timeline follows the run: called with the window's texts (STATUS_HZ while running), so it
+        names the same iteration as the readouts above it (every frame, it read 369 under "iteration 361")."""
+        self.timeline.show(self.session.iteration)
 
     def _refresh_tree(self) -> None:
         """Read the recording's branches (the GUI reads the file itself: torch-free, read-only) and redraw the ghosts;

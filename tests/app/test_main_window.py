@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -289,8 +290,11 @@ def test_running_a_plot_redraws_between_frames_paused_at_once(qtbot, window):
 
 
 def test_running_the_status_line_and_readouts_change_at_most_status_hz(qtbot, window):
-    w, texts = window, {"status": [], "readout": []}
-    for name, label in (("status", w.status), ("readout", w.presentation.readout.values["iteration"])):
+    """And the timeline under the network names the iteration the readouts name (every frame, it read
+    "iteration 369 of 369" under "iteration 361")."""
+    w, texts = window, {"status": [], "readout": [], "timeline": []}
+    for name, label in (("status", w.status), ("readout", w.presentation.readout.values["iteration"]),
+                        ("timeline", w.time_travel.timeline.readout)):
         def spy(text, set_text=label.setText, seen=texts[name]):
             seen.append(text)
             return set_text(text)
@@ -306,6 +310,8 @@ def test_running_the_status_line_and_readouts_change_at_most_status_hz(qtbot, wi
     assert iterations > 2 * seconds * STATUS_HZ  # faster than the text may follow: the limit is what is tested
     for name, seen in texts.items():
         assert 2 <= len(seen) <= seconds * STATUS_HZ + 2, (name, len(seen), seconds)  # 30 Hz numbers cannot be read
+    said = [re.search(r"<b>([\d,]+)</b>", t).group(1) for t in texts["readout"]]
+    assert [re.match(r"iteration ([\d,]+) of", t).group(1) for t in texts["timeline"]][-len(said):] == said
     qtbot.waitUntil(lambda: not w.session.running, timeout=30000)
     qtbot.waitUntil(lambda: f"iteration {w.session.iteration:,}" in w.status.text(), timeout=30000)  # paused: the last one
 
