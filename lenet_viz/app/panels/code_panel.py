@@ -97,11 +97,11 @@ class CodePanel(QWidget):
             super().show()
             return
         assert isinstance(code, CodeText)
-        if self.code is None or code.source != self.code.source:
-            self.editor.setPlainText(code.source)
-            self.code = code
-            self._fit_code()
+        new_text = self.code is None or code.source != self.code.source
         self.code = code
+        if new_text:
+            self.editor.setPlainText(code.source)
+            self._fit_code()  # a lab bug's comment may make the longest line longer
         self.next_lines = code.lines.get(next_phase, ()) if next_phase else ()
         self.last_lines = code.lines.get(last_phase, ()) if last_phase else ()
         selections = [self._line(n, BUG_BACKGROUND) for lines in code.bug_lines.values() for n in lines]
