@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont
 
 from lenet_viz.app.panels.common import LAYER_COLORS
 from lenet_viz.app.panels.parameters import ParameterTable
@@ -105,6 +105,9 @@ def test_names_shapes_and_counts_are_never_elided(panel, trainer):
 def test_names_are_whole_in_a_1280_px_screens_column_and_in_their_layers_colour(qtbot, styled_parent, trainer):
     """The app's 11pt type in a 1280x800 screen's right column (the panel ~451 px wide): with a colour
     swatch before it, the name column cut conv1.weight and conv2.weight to the same "conv…ight"."""
+    from lenet_viz.app.theme import dark_palette
+
+    styled_parent.setPalette(dark_palette())  # the app's theme: the layer colours as they are
     panel = ParameterTable(styled_parent)
     styled_parent.resize(463, 322)
     panel.resize(451, 290)
@@ -119,3 +122,22 @@ def test_names_are_whole_in_a_1280_px_screens_column_and_in_their_layers_colour(
         item = table.item(row, 0)
         assert item.icon().isNull()
         assert item.foreground().color().name() == LAYER_COLORS[name.split(".")[0]]
+
+
+def test_names_stay_readable_when_the_theme_turns_light(panel, trainer):
+    """The layer colours are made for the dark theme: on a light table they are darkened (~4.7:1 and up
+    against white), and back when the theme turns dark again."""
+    from lenet_viz.app.panels.parameters import LIGHT_DARKER
+    from lenet_viz.app.presentation import light_palette
+    from lenet_viz.app.theme import dark_palette
+
+    panel.setPalette(dark_palette())  # the app's own theme (tests keep Qt's light default otherwise)
+    panel.show(trainer.snapshot())
+    assert panel.table.item(0, 0).foreground().color().name() == LAYER_COLORS["conv1"]
+    panel.setPalette(light_palette())  # what View ▸ Light theme does to every widget
+    assert panel.table.palette().base().color().lightness() > 128
+    for row, name in enumerate(column(panel, 0)[:-1]):
+        expected = QColor(LAYER_COLORS[name.split(".")[0]]).darker(LIGHT_DARKER)
+        assert panel.table.item(row, 0).foreground().color() == expected, name
+    panel.setPalette(dark_palette())
+    assert panel.table.item(0, 0).foreground().color().name() == LAYER_COLORS["conv1"]

@@ -24,6 +24,8 @@ HEADER_TIPS = (
     "L2 norm of p.grad.  None while .grad is None: after zero_grad(set_to_none=True) until backward()",
 )
 NUMERIC = {2, 3, 4}
+THEME_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange, QEvent.Type.StyleChange)
+LIGHT_DARKER = 170  # QColor.darker's factor for the layer colours on a light table (contrast ~4.5:1 and up)
 
 
 #: The widest a norm can read (`norm_text`): the number columns are sized to it once.
@@ -80,6 +82,7 @@ class ParameterTable(QWidget):
         layout.addWidget(self.table)
         self._shown: tuple | None = None
         self._names: tuple[str, ...] | None = None
+        self.table.installEventFilter(self)  # its palette follows the theme: see eventFilter
         self._none_color = self.palette().placeholderText().color()
 
     def show(self, snapshot: Snapshot | None = None) -> None:  # type: ignore[override]
@@ -109,6 +112,21 @@ class ParameterTable(QWidget):
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange) and self.table.rowCount():
             self.fit()
 
+    def eventFilter(self, watched, event) -> bool:  # noqa: ANN001, N802 - Qt's name
+        """The table's own palette changed (a theme, after the stylesheet re-polished it): the names' colours."""
+        if watched is self.table and event.type() in THEME_EVENTS and self._names:
+            self._colour_names()
+        return super().eventFilter(watched, event)
+
+    def _colour_names(self) -> None:
+        """Each name in its layer's colour (as every panel draws that layer), not after a swatch: the swatch's
+        ~20 px cut "conv1.weight" short in a 1280-px screen's right column.  On a light table the colours
+        are darkened: made for the dark theme, "fc3.bias" in lavender on white was hard to read."""
+        light = self.table.palette().base().color().lightness() > 128  # the stylesheet's table background too
+        for r, name in enumerate(self._names or ()):
+            colour = QColor(LAYER_COLORS.get(name.split(".")[0], "#888888"))
+            self.table.item(r, 0).setForeground(colour.darker(LIGHT_DARKER) if light else colour)
+
     def clear(self) -> None:
         """Empty the table (training was reset; the next snapshot refills it)."""
         self._shown = self._names = None
@@ -132,13 +150,11 @@ class ParameterTable(QWidget):
                 self.table.setItem(r, c, item)
         for r, p in enumerate(rows):
             self._set(r, 0, p.name)
-            # The name in its layer's colour (as every panel draws that layer), not after a swatch: the
-            # swatch's ~20 px cut "conv1.weight" short in a 1280-px screen's right column.
-            self.table.item(r, 0).setForeground(QColor(LAYER_COLORS.get(p.name.split(".")[0], "#888888")))
             self._set(r, 1, shape_text(p.shape))
             self._set(r, 2, f"{p.count:,}")
         self._set(len(rows), 0, "total")
         self._set(len(rows), 2, f"{sum(p.count for p in rows):,}")
+        self._colour_names()
         # Here, not in __init__: by now the stylesheet's font is in force.
         self.fit()
 
