@@ -127,7 +127,7 @@ def test_names_are_whole_in_a_1280_px_screens_column_and_in_their_layers_colour(
 def test_names_stay_readable_when_the_theme_turns_light(panel, trainer):
     """The layer colours are made for the dark theme: on a light table they are darkened (~4.7:1 and up
     against white), and back when the theme turns dark again."""
-    from lenet_viz.app.panels.parameters import LIGHT_DARKER
+    from lenet_viz.app.panels.common import LIGHT_DARKER
     from lenet_viz.app.presentation import light_palette
     from lenet_viz.app.theme import dark_palette
 

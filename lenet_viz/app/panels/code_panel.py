@@ -16,9 +16,11 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTextEdit, QVBoxLayout, QW
 
 from ...training.code_text import CodeText
 from ...training.types import Phase
+from .common import first_that_fits
 
 CODE_PT = 15  # the largest: in a wide dock the loop reads from the back of a room
 MIN_CODE_PT = 9  # narrower docks shrink the type down to this so the longest line fits; below, it scrolls
+CODE_SIZES = tuple(CODE_PT - k / 2 for k in range(int(2 * (CODE_PT - MIN_CODE_PT)) + 1))  # 15, 14.5 ... 9
 NEXT_BACKGROUND = QColor("#6b5412")  # amber: the line(s) the next Step phase runs
 LAST_BACKGROUND = QColor("#1f4a2c")  # green: what just ran
 BUG_BACKGROUND = QColor("#4d1f24")  # red: a lab bug's lines
@@ -125,12 +127,12 @@ class CodePanel(QWidget):
         room = (self.editor.contentsRect().width() - self.editor.verticalScrollBar().sizeHint().width()
                 - 2 * self.editor.document().documentMargin() - 4)
         font = QFont(self.editor.font())
-        pt = CODE_PT
-        while pt > MIN_CODE_PT:  # measured at each size, in half points: hinting makes widths not scale evenly
+
+        def fits(pt: float) -> bool:  # measured at each size: hinting makes widths not scale evenly
             font.setPointSizeF(pt)
-            if QFontMetricsF(font).horizontalAdvance(longest) <= room:
-                break
-            pt -= 0.5
+            return QFontMetricsF(font).horizontalAdvance(longest) <= room
+
+        pt = first_that_fits(CODE_SIZES, fits)
         if pt != self.code_pt:
             self._set_code_pt(pt)
             if self.next_lines:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...training.confusion import CLASSES, GALLERY_LIMIT, Gallery, most_confused
-from .common import QUIET_COLOR, RIGHT_COLOR, WRONG_COLOR
+from .common import QUIET_COLOR, RIGHT_COLOR, WRONG_COLOR, first_that_fits
 
 ERROR_CMAP = "inferno"
 EMPTY_RGB = np.array([0x1B, 0x1D, 0x22], dtype=np.float64)  # a cell nobody landed in: the panel's own background
@@ -214,10 +214,12 @@ class ConfusionPanel(QWidget):
         cell (a class has up to 1,135 held-out images), so counts never spill into the next cell."""
         cell = min(self.plot.vb.width(), self.plot.vb.height()) / (CLASSES * (1 + 2 * 0.01))
         font = QFont(self.count_font)
-        for size in COUNT_POINT_SIZES:
+
+        def fits(size: int) -> bool:
             font.setPointSize(size)
-            if QFontMetrics(font).horizontalAdvance("0000") <= cell - 2:  # a pixel clear of each edge
-                break
+            return QFontMetrics(font).horizontalAdvance("0000") <= cell - 2  # a pixel clear of each edge
+
+        font.setPointSize(first_that_fits(COUNT_POINT_SIZES, fits))
         if font.pointSize() != self.count_items[0][0].font().pointSize():
             for row in self.count_items:
                 for item in row:

@@ -12,9 +12,11 @@ from PySide6.QtWidgets import (
 
 from ...training.types import Snapshot
 from .common import LABEL_COLOR, NO_LABEL, RIGHT_COLOR, WRONG_COLOR, verdict_color
-from .common import LAYER_COLORS
+from .common import LAYER_COLORS, first_that_fits
 from .mosaic import FrameGate, Grid, per_map, robust_levels, square_grid
-from .mosaic_view import HIGHLIGHT_COLOR, TITLE_HEIGHT, TITLE_POINT_SIZES, MosaicImage, MosaicView  # noqa: F401 - shared with the filter inspector
+from .mosaic_view import (  # noqa: F401 - shared with the filter inspector
+    HIGHLIGHT_COLOR, TITLE_HEIGHT, TITLE_POINT_SIZES, MosaicImage, MosaicView, largest_fitting_size,
+)
 from .bars import Bars
 from .steady_label import SteadyLabel
 
@@ -296,13 +298,14 @@ class FeatureMapPanel(QWidget):
     def _fit_colorbar_title(self) -> None:
         """The longest of the scale's titles that the bar's length holds (its rotated text otherwise ran
         past the bar's end and out of the view on a 1280-px screen: "each layer: its min → ma")."""
-        room = self.colorbar.geometry().height()
-        axis = self.colorbar.axis
-        for text in COLORBAR_LABELS[self.scale]:
+        room, axis = self.colorbar.geometry().height(), self.colorbar.axis
+
+        def fits(text: str) -> bool:  # measured as drawn: set, then read its length
             if axis.labelText != text:
                 axis.setLabel(text, **{"font-size": NOTE_SIZE})
-            if axis.label.boundingRect().width() <= room:
-                break
+            return axis.label.boundingRect().width() <= room
+
+        first_that_fits(COLORBAR_LABELS[self.scale], fits)  # the label last set is the one chosen
         axis.resizeEvent()  # pyqtgraph centres its title there only: from the old text's length otherwise
 
     def value_at(self, key: str, x: float, y: float) -> tuple[int, int, int, float] | None:
@@ -372,7 +375,7 @@ class FeatureMapPanel(QWidget):
         }
         changed = False
         for group, rows in lines.items():
-            size = largest_fitting_size([([self._title_widths[k] for k in keys], room) for keys, room in rows])
+            size = largest_fitting_size([([self._title_widths[k] for k in keys], room) for keys, room in rows], SPACING)
             if size != self._title_sizes[group]:
                 self._title_sizes[group], changed = size, True
                 for _, label, html in self._titles[group]:
@@ -384,16 +387,6 @@ class FeatureMapPanel(QWidget):
     def highlight_filter(self, index: int | None) -> None:
         """Frame conv1 feature map `index` (the filter picked in the inspector); None hides the frame."""
         self.views["conv1"].mark(index)
-
-
-def largest_fitting_size(lines: list[tuple[list[float], float]]) -> int:
-    """The largest of TITLE_POINT_SIZES at which every line of titles, (widths at the largest size,
-    room), fits side by side; the smallest when none does."""
-    for pt in TITLE_POINT_SIZES:
-        scale = pt / TITLE_POINT_SIZES[0]
-        if all(sum(widths) * scale + SPACING * (len(widths) - 1) + 2 <= room for widths, room in lines):
-            return pt
-    return TITLE_POINT_SIZES[-1]
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem
 
+from .common import first_that_fits
 from .mosaic import Grid, clamp_infinities
 
 SEPARATOR_COLOR = "#505050"  # drawn under the mosaic; the NaN separators let it through
@@ -16,6 +17,16 @@ DEAD_COLOR = "#e6194b"  # a channel whose ReLU output was zero for the whole bat
 TITLE_HEIGHT = 24
 TITLE_POINT_SIZES = (11, 10, 9, 8)  # largest first; a title's width is its cell's minimum, so narrow panels step down
 VIEW_PADDING = 0.02
+
+
+def largest_fitting_size(lines: list[tuple[list[float], float]], spacing: float) -> int:
+    """The largest of TITLE_POINT_SIZES at which every line of titles, (widths at the largest size,
+    room), fits side by side `spacing` px apart; the smallest when none does."""
+    def fits(pt: int) -> bool:
+        scale = pt / TITLE_POINT_SIZES[0]
+        return all(sum(widths) * scale + spacing * (len(widths) - 1) + 2 <= room for widths, room in lines)
+
+    return first_that_fits(TITLE_POINT_SIZES, fits)
 
 
 def lookup_table(colormap: str | pg.ColorMap | None) -> np.ndarray:

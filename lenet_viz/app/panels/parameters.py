@@ -7,11 +7,11 @@ Its grad column reads `None` between zero_grad() and backward(), exactly what th
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ...training.types import ParamRow, Snapshot
-from .common import LAYER_COLORS, shape_text
+from .common import layer_colour, shape_text
 
 COLUMNS = ("name", "shape", "count", "weight norm", "grad norm")
 #: What the header shows: two lines where the words are wider than the numbers under them.
@@ -25,7 +25,6 @@ HEADER_TIPS = (
 )
 NUMERIC = {2, 3, 4}
 THEME_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange, QEvent.Type.StyleChange)
-LIGHT_DARKER = 170  # QColor.darker's factor for the layer colours on a light table (contrast ~4.5:1 and up)
 
 
 #: The widest a norm can read (`norm_text`): the number columns are sized to it once.
@@ -121,11 +120,10 @@ class ParameterTable(QWidget):
     def _colour_names(self) -> None:
         """Each name in its layer's colour (as every panel draws that layer), not after a swatch: the swatch's
         ~20 px cut "conv1.weight" short in a 1280-px screen's right column.  On a light table the colours
-        are darkened: made for the dark theme, "fc3.bias" in lavender on white was hard to read."""
+        are darkened (`layer_colour`)."""
         light = self.table.palette().base().color().lightness() > 128  # the stylesheet's table background too
         for r, name in enumerate(self._names or ()):
-            colour = QColor(LAYER_COLORS.get(name.split(".")[0], "#888888"))
-            self.table.item(r, 0).setForeground(colour.darker(LIGHT_DARKER) if light else colour)
+            self.table.item(r, 0).setForeground(layer_colour(name.split(".")[0], on_light=light))
 
     def clear(self) -> None:
         """Empty the table (training was reset; the next snapshot refills it)."""
