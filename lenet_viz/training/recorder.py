@@ -11,7 +11,10 @@
   They start every `keyframe_every` iterations; each time the file outgrows its byte budget
   the interval doubles and every other old keyframe is dropped (a branch's first is kept),
   so the spacing grows with the run and the size stays bounded.  Keyframes are also spaced
-  so that they cost at most KEYFRAME_TIME_SHARE of training time, on any machine.
+  so that they cost at most KEYFRAME_TIME_SHARE of training time, on any machine, judged by
+  the median cost of the last few; a recording's first keyframe does not count, since it pays
+  what happens once per process (torch imports `torch._dynamo` at the first optimizer
+  `state_dict()`, ~1.9 s, which once spaced the next keyframe ~95 s later).
 - Settings changes are noticed by the recorder itself (each iteration's config is compared
   with the last one recorded), so replay applies them where they happened.
 - Any failure to write (disk full, the file vanished) stops the recording, never training:
@@ -22,12 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import statistics
 import json
 import math
 import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,8 +48,10 @@ from .types import Phase, StepStats
 
 DEFAULT_BUDGET = 256 * 2**20  # bytes: ~45 MB of metrics per 100k iterations, the rest keyframes (~500 KB each)
 MIN_BUDGET = 4 * 2**20
-KEYFRAME_EVERY = 16  # iterations between keyframes at first (rewinds early in a run replay at most this many)
-KEYFRAME_TIME_SHARE = 0.02  # keyframes may use at most ~2 % of training time (rows ~0.2 %)
+KEYFRAME_EVERY = 8  # iterations between keyframes at first (rewinds early in a run replay at most this many)
+KEYFRAME_COSTS = 5  # the time share is judged by the median cost of this many recent keyframes,
+KEYFRAME_COSTS_KNOWN = 3  # ... once this many have been timed (the first one not counted)
+KEYFRAME_TIME_SHARE = 0.025  # keyframes may use at most 2.5 % of training time: with the rows (~0.2 %), the 3 % goal
 COMMIT_EVERY_S = 0.5
 ROWS_EVERY_S = 0.25  # how often the writer collects the rows the training thread appended
 
@@ -129,7 +136,9 @@ class Recorder:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._rows: list[tuple[int, dict[str, Any]]] = []  # (branch, row) appended here, collected by the writer
         self._rows_lock = threading.Lock()
-        self._kf_cost = 0.0  # CPU seconds one keyframe costs (capture here + write there; not waits for a core)
+        # CPU seconds recent keyframes cost (capture here + write there; not waits for a core); the writer adds them
+        self._kf_costs: deque[float] = deque(maxlen=KEYFRAME_COSTS)
+        self._kf_first_cost: float | None = None  # the first keyframe's: one-time costs, left out of the spacing
         writer = Writer(self, conn, commit_every, rows_every=max(0.01, min(ROWS_EVERY_S, commit_every)))
         self._writer = threading.Thread(target=writer.run, name="recording writer", daemon=True)
         self._writer.start()
@@ -163,10 +172,24 @@ class Recorder:
         t = self.trainer
         if self.stopped or self._closed or t.phase is not Phase.ZERO_GRAD or t.iteration - self._last_kf < self.interval:
             return False
-        if time.perf_counter() - self._last_kf_time < self._kf_cost / self.time_share:
+        if time.perf_counter() - self._last_kf_time < self.keyframe_cost() / self.time_share:
             return False
         self._keyframe(t)
         return True
+
+    def keyframe_cost(self) -> float:
+        """CPU seconds a keyframe costs, as the spacing counts it: the median of the last KEYFRAME_COSTS,
+        leaving out the recording's first (imports), so one slow keyframe (a collection, a busy disk, the
+        file's first pages) does not hold the next back for a hundred times its cost either; 0 (the
+        interval alone) until KEYFRAME_COSTS_KNOWN have been timed."""
+        return statistics.median(self._kf_costs) if len(self._kf_costs) >= KEYFRAME_COSTS_KNOWN else 0.0
+
+    def add_keyframe_cost(self, seconds: float) -> None:
+        """The writer's report of what one keyframe cost (capture and write)."""
+        if self._kf_first_cost is None:
+            self._kf_first_cost = seconds
+        else:
+            self._kf_costs.append(seconds)
 
     def on_event(self, kind: str, detail: Any = None) -> None:
         """Record what happened ("settings", "reset", "branch", "divergence", "lab_bug", ...) at this iteration."""

@@ -5,6 +5,9 @@ tuples, numbers, strings and tensors.  Pickle would store that in one call, but 
 pickle runs whatever the file says; a recording opened from someone else's cluster must not.
 So the structure goes to JSON and every array to a blob of its raw bytes, named by a hash of
 those bytes: identical arrays (the data order within an epoch, RNG states) are stored once.
+The name is SHA-256 (64 hex digits; with the CPU's SHA instructions ~2x faster than BLAKE2b:
+a keyframe hashes ~1 MB) of the array's bytes as recorded; integer arrays are stored narrowed
+("narrow:<u2").  Format version 1 (BLAKE2b-128 names, 32 hex digits; zlib for integers) still reads.
 
 Torch-free: tensors are recognised by duck typing and decoded as numpy arrays; the caller
 turns those marked `torch` back into tensors (`decode(..., as_tensor=torch.from_numpy)`).
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 ARRAY, DICT, TUPLE = "$array", "$dict", "$tuple"
+NARROW = "narrow:"  # a blob codec: integers stored as the numpy type named after it, widened when read
 
 
 class CodecError(ValueError):
@@ -68,10 +72,10 @@ def encode(state: Any, known: Callable[[str], bool] = lambda _h: False) -> Encod
         if (arr := _as_array(x)) is not None:
             a, from_torch = arr
             raw = a.tobytes()
-            digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
+            digest = checksum(raw)
             out.refs.add(digest)
             if digest not in out.blobs and not known(digest):
-                out.blobs[digest] = _pack(raw, a.dtype)
+                out.blobs[digest] = _pack(a, raw)
             node = {ARRAY: digest, "dtype": a.dtype.str, "shape": list(a.shape)}
             return {**node, "torch": True} if from_torch else node
         if isinstance(x, dict):
@@ -88,19 +92,37 @@ def encode(state: Any, known: Callable[[str], bool] = lambda _h: False) -> Encod
     return out
 
 
-def _pack(raw: bytes, dtype: np.dtype) -> Blob:
-    """Integer arrays (a data order of small indices in int64) shrink a lot; floats do not, so stay raw."""
-    if dtype.kind in "iub" and len(raw) > 1024:
-        packed = zlib.compress(raw, 1)
-        if len(packed) < 0.75 * len(raw):
-            return Blob("zlib", packed)
+def checksum(data: bytes | bytearray, like: str = "") -> str:
+    """The name of a blob holding `data`: SHA-256, or BLAKE2b-128 where `like` is a 32-digit name (older files)."""
+    if len(like) == 32:
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pack(a: np.ndarray, raw: bytes) -> Blob:
+    """Integer arrays are stored in the narrowest integer type that holds their values (a data order of
+    60,000 indices in int64: 469 KB -> 117 KB as uint16, in ~0.1 ms; zlib took ~10 ms for 172 KB, and
+    spaced the keyframe after it ~30 iterations later); floats do not shrink, so stay raw."""
+    if a.dtype.kind in "iu" and len(raw) > 1024:
+        narrow = np.result_type(np.min_scalar_type(a.min()), np.min_scalar_type(a.max()))
+        if narrow.kind in "iu" and narrow.itemsize < a.dtype.itemsize:
+            return Blob(f"{NARROW}{narrow.str}", a.astype(narrow).tobytes())
     return Blob("raw", raw)
 
 
-def unpack(blob: Blob) -> bytearray:
+def unpack(blob: Blob, dtype: np.dtype) -> bytearray:
+    """The array's bytes in `dtype`, the type it was recorded in."""
     if blob.codec == "raw":
         return bytearray(blob.data)
-    if blob.codec == "zlib":
+    if blob.codec.startswith(NARROW):
+        try:
+            stored = np.dtype(blob.codec[len(NARROW):])
+            if stored.kind not in "iu" or len(blob.data) % stored.itemsize:
+                raise ValueError(f"{len(blob.data)} bytes of {stored}")
+            return bytearray(np.frombuffer(blob.data, dtype=stored).astype(dtype).tobytes())
+        except (TypeError, ValueError) as e:
+            raise CodecError(f"a narrowed integer array is damaged ({e})") from None
+    if blob.codec == "zlib":  # recordings of format version 1
         try:
             return bytearray(zlib.decompress(blob.data))
         except zlib.error as e:
@@ -148,8 +170,8 @@ def decode(
 
 def _array(node: dict, fetch: Callable[[str], Blob], as_tensor: Callable[[np.ndarray], Any] | None) -> Any:
     dtype, shape = np.dtype(node["dtype"]), tuple(int(d) for d in node["shape"])
-    data = unpack(fetch(node[ARRAY]))
-    if hashlib.blake2b(data, digest_size=16).hexdigest() != node[ARRAY]:  # the name is a checksum too
+    data = unpack(fetch(node[ARRAY]), dtype)
+    if checksum(data, like=node[ARRAY]) != node[ARRAY]:  # the name is a checksum too
         raise CodecError(f"an array of shape {shape} is damaged (its bytes do not match their checksum)")
     if len(data) != dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
         raise CodecError(f"an array of shape {shape} has {len(data)} bytes (damaged)")

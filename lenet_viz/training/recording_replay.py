@@ -160,16 +160,24 @@ class Replayer:
         changes = dict(self.rec.settings(branch, after=start, upto=k))
         machine = {f: getattr(trainer.config, f) for f in MACHINE_FIELDS}
         stats = None
-        while trainer.iteration < k:
-            if (change := changes.get(trainer.iteration + 1)) is not None:
-                config = TrainConfig.from_dict({**change, **machine})
-                if config != trainer.config:
-                    trainer.apply_config(config)
-            stats = trainer.step()
-            if memo and trainer.iteration % MEMO_EVERY == 0:
-                self._memo[(branch, trainer.iteration)] = capture(trainer)
-                if len(self._memo) > MEMO_STATES:
-                    self._memo.popitem(last=False)
+        graph = trainer.record_graph
+        # No held-out evaluations, histograms or graph norms on the way (the last iteration's norms are
+        # shown): the same weights, sooner (~1 ms an iteration, ~40 ms an evaluation on MNIST).
+        trainer.replaying = True
+        try:
+            while trainer.iteration < k:
+                if (change := changes.get(trainer.iteration + 1)) is not None:
+                    config = TrainConfig.from_dict({**change, **machine})
+                    if config != trainer.config:
+                        trainer.apply_config(config)
+                trainer.record_graph = graph and trainer.iteration + 1 == k
+                stats = trainer.step()
+                if memo and trainer.iteration % MEMO_EVERY == 0:
+                    self._memo[(branch, trainer.iteration)] = capture(trainer)
+                    if len(self._memo) > MEMO_STATES:
+                        self._memo.popitem(last=False)
+        finally:
+            trainer.replaying, trainer.record_graph = False, graph
         recorded = self.rec.loss_at(k, branch)
         if stats is not None and stats.loss != recorded and not (math.isnan(stats.loss) and math.isnan(recorded)):
             warnings.warn(ReplayMismatchWarning(

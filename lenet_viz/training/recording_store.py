@@ -7,7 +7,7 @@ anything; we read the 100-byte file header ourselves (SQLite's magic, our applic
 our format version) before SQLite opens it, so a foreign or newer file is refused with one
 line naming it and is never written to.
 
-Tables (format version 1):
+Tables (format version 2; version 1 named blobs by BLAKE2b and zipped integer arrays, see recording_codec):
   header(key, value)                        format, version, threads, device, dataset, versions
   branches(id, parent, fork_iteration, ...) a branch = parent branch + the iteration it forked at
   metrics(branch, iteration, <stat columns>) one row per iteration; a column per StepStats value,
@@ -29,7 +29,7 @@ from ..data.errors import DataError
 from ..data.files import missing_file
 
 FORMAT = "lenet-viz-recording"
-VERSION = 1
+VERSION = 2
 APPLICATION_ID = 0x4C6E567A  # "LnVz" in SQLite's application_id header field: `file` can tell it too
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PAGE_SIZE = 8192  # a metrics row (~300 bytes) stays small against a page, so WITHOUT ROWID suits it

@@ -113,7 +113,7 @@ class Writer:
         db.executemany("INSERT INTO keyframe_blobs VALUES (?, ?, ?)", [(branch, iteration, h) for h in enc.refs])
         self.stored |= enc.blobs.keys()
         self._thin_if_over_budget()
-        self.rec._kf_cost = capture_s + time.thread_time() - start
+        self.rec.add_keyframe_cost(capture_s + time.thread_time() - start)
 
     def _live_bytes(self) -> int:
         (pages,), (free,), (size,) = (self.conn.execute(f"PRAGMA {p}").fetchone()

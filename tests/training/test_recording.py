@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
+import time
+import zlib
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ import torch
 
 from lenet_viz.data import load_dataset
 from lenet_viz.training import Recorder, Recording, RecordingError
-from lenet_viz.training.recording_codec import Blob, decode, encode
+from lenet_viz.training.recording_codec import Blob, CodecError, decode, encode
 from lenet_viz.training.types import StepStats
 
 from recording_helpers import make_trainer, record
@@ -49,6 +52,22 @@ def test_rewind_to_37_and_continue_reproduces_the_run_bit_for_bit(run60, digits)
     assert trainer.iteration == 37
     continued = [trainer.step().loss for _ in range(23)]
     assert continued == losses[37:]
+
+
+def test_a_replay_skips_the_held_out_evaluations_and_histograms_and_continues_with_them(run60, digits, monkeypatch):
+    """Replaying 48 -> 57 crosses two evaluation iterations (every 5th) and a histogram one (50): neither is
+    run on the way (an evaluation ~40 ms on MNIST), and the trainer handed back evaluates again as it trains on."""
+    from lenet_viz.training import Trainer
+
+    path, losses = run60
+    evaluated: list[int] = []
+    real = Trainer.evaluate
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, *a: evaluated.append(self.iteration) or real(self, *a))
+    with Recording.open(path) as rec:
+        trainer = rec.trainer_at(57, dataset=digits)
+    assert evaluated == [] and len(trainer.distributions) == 0 and not trainer.replaying
+    stats = [trainer.step() for _ in range(3)]
+    assert [s.loss for s in stats] == losses[57:60] and evaluated == [60] and stats[-1].eval_accuracy is not None
 
 
 def test_trainer_at_loads_the_data_itself_and_refuses_iterations_it_does_not_have(run60):
@@ -147,7 +166,7 @@ def test_codec_round_trips_without_pickle_and_stores_equal_arrays_once():
     enc = encode(state)
     json.loads(enc.text)  # the structure is plain JSON
     assert len(enc.blobs) == 5  # perm and its copy are one blob
-    assert enc.blobs[next(h for h in enc.blobs if enc.blobs[h].codec == "zlib")].data  # int64 indices compress
+    assert sorted(len(b.data) for b in enc.blobs.values() if b.codec == "narrow:<u2") == [6000]  # int64 indices, 2 bytes each
     back = decode(enc.text, enc.blobs.__getitem__, torch.from_numpy)
     assert torch.equal(back["model"]["w"], state["model"]["w"]) and back["model"]["b"].dtype == torch.float64
     assert list(back["optimizer"]["state"]) == [0]  # int keys stay ints
@@ -157,6 +176,79 @@ def test_codec_round_trips_without_pickle_and_stores_equal_arrays_once():
     with pytest.raises(TypeError, match="cannot record a object"):
         encode({"x": object()})
     assert decode(enc.text, lambda h: Blob("raw", b""), only=lambda path: False)["perm"] is None
+
+
+def test_blobs_are_named_by_sha256_and_integers_stored_narrow():
+    state = {"w": torch.randn(4, 5), "perm": torch.randperm(3000), "big": torch.tensor([0, 2**40] * 200)}
+    enc = encode(state)
+    assert {len(h) for h in enc.refs} == {64}
+    assert hashlib.sha256(state["w"].numpy().tobytes()).hexdigest() in enc.refs  # named by the bytes as recorded
+    # 3,000 indices in 2 bytes each; floats, and integers too large for a narrower type, as they are
+    assert sorted((b.codec, len(b.data)) for b in enc.blobs.values()) == [("narrow:<u2", 6000), ("raw", 80), ("raw", 3200)]
+    back = decode(enc.text, enc.blobs.__getitem__, torch.from_numpy)
+    assert back["perm"].dtype == torch.int64 and torch.equal(back["perm"], state["perm"]) and torch.equal(back["big"], state["big"])
+    perm = hashlib.sha256(state["perm"].numpy().tobytes()).hexdigest()
+    for bad in (Blob("narrow:<u2", enc.blobs[perm].data[:-1]), Blob("narrow:<f4", enc.blobs[perm].data),
+                Blob("narrow:<u2", bytes(6000))):
+        with pytest.raises(CodecError, match="damaged"):
+            decode(enc.text, {**enc.blobs, perm: bad}.__getitem__)
+
+
+def test_a_recording_of_format_version_1_still_opens_and_replays(digits, tmp_path, monkeypatch):
+    """Format 1 named blobs by BLAKE2b-128 (32 hex digits) and zipped integer arrays: written that way here
+    (the codec of then, patched in), marked version 1, it opens, rewinds bit for bit, and a damaged blob is caught."""
+    from lenet_viz.training import recording_codec
+
+    monkeypatch.setattr(recording_codec, "checksum", lambda data, like="": hashlib.blake2b(data, digest_size=16).hexdigest())
+    monkeypatch.setattr(recording_codec, "_pack", lambda a, raw: Blob("zlib", zlib.compress(raw, 1)) if a.dtype.kind in "iu" else Blob("raw", raw))
+    path = tmp_path / "v1.lvz"
+    losses = record(path, make_trainer(digits), 40)
+    monkeypatch.undo()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=1")
+    db.execute("UPDATE header SET value='1' WHERE key='version'")
+    assert {c for (c,) in db.execute("SELECT codec FROM blobs")} == {"raw", "zlib"}
+    assert {len(h) for (h,) in db.execute("SELECT hash FROM blobs")} == {32}
+    db.commit()
+    db.close()
+    with Recording.open(path) as rec:
+        trainer = rec.trainer_at(21, dataset=digits)
+        assert [trainer.step().loss for _ in range(5)] == losses[21:26]
+    db = sqlite3.connect(path)
+    db.execute("UPDATE blobs SET data=zeroblob(length(data)) WHERE codec='raw' AND length(data) > 1000")
+    db.commit()
+    db.close()
+    with Recording.open(path) as rec, pytest.raises(RecordingError, match="checksum"):
+        rec.trainer_at(21, dataset=digits)
+
+
+def test_a_slow_first_keyframe_does_not_space_out_the_next(digits, tmp_path, monkeypatch):
+    """The first keyframe pays what happens once per process (torch imported torch._dynamo at the first
+    optimizer state_dict(), ~1.9 s): counted in the 2 % time share, it once held the next keyframe back
+    for ~95 s, so a rewind early in a run replayed hundreds of iterations."""
+    from lenet_viz.training import recorder as recorder_module
+
+    real, calls = recorder_module.capture, []
+
+    def capture(trainer):  # noqa: ANN001, ANN202 - the first capture burns 0.3 s of CPU, as that import did
+        calls.append(trainer.iteration)
+        if len(calls) == 1:
+            end = time.thread_time() + 0.3
+            while time.thread_time() < end:
+                pass
+        return real(trainer)
+
+    monkeypatch.setattr(recorder_module, "capture", capture)
+    path = tmp_path / "r.lvz"
+    trainer = make_trainer(digits)
+    with Recorder(path, trainer) as rec:  # the default interval and time share
+        for _ in range(40):
+            trainer.step()
+        assert rec.keyframe_cost() < 0.05
+    with Recording.open(path) as rec:
+        spots = [it for _, it in rec.keyframes()]
+    assert spots[0] == 0 and spots[-1] == 40
+    assert max(b - a for a, b in zip(spots, spots[1:])) <= 2 * recorder_module.KEYFRAME_EVERY, spots
 
 
 def test_the_keyframe_interval_grows_to_keep_the_file_in_its_budget(digits, tmp_path):

@@ -112,7 +112,7 @@ def test_kill_9_leaves_a_readable_recording_of_all_but_the_last_moments(tmp_path
 def _newer(src: Path, dst: Path) -> None:
     shutil.copy(src, dst)
     db = sqlite3.connect(dst)
-    db.execute("PRAGMA user_version=2")
+    db.execute("PRAGMA user_version=3")
     db.commit()
     db.close()
 
@@ -132,7 +132,7 @@ def _foreign_db(src: Path, dst: Path) -> None:
     (lambda src, dst: dst.write_text("hello, not a recording"), "not an SQLite database"),
     (lambda src, dst: dst.write_bytes(b""), "the file is empty"),
     (_foreign_db, "an SQLite database, but not a lenet-viz recording"),
-    (_newer, r"written by a newer lenet-viz \(format version 2; this one reads up to 1\)"),
+    (_newer, r"written by a newer lenet-viz \(format version 3; this one reads up to 2\)"),
     (_truncated, r"the file is truncated \([\d,]+ of [\d,]+ bytes\)"),
     (lambda src, dst: None, "no such file"),
 ])
