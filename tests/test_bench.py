@@ -72,6 +72,14 @@ def test_quick_run_writes_every_field_and_prints_the_table(tmp_path, capsys) -> 
     assert r["features"]["health_check_us"] > 0
     for name in features:
         assert name in table
+    t = r["time_travel"]  # a rewind and a scrub in a recording of this configuration, and the recording's cost
+    assert t["iterations"] == 40 and t["k"] < 40 and t["rewind_ms"] > 0 and 0 < t["scrub_preview_ms"]
+    assert t["recording_overhead_pct"] == pytest.approx(100 * features["recording"]["cpu_share"])
+    assert f"rewind to iteration {t['k']} {t['rewind_ms']:.0f} ms" in table
+    goals = {g["goal"]: g for g in r["goals"]}  # listed without the app too: its own goals not measured
+    assert goals["rewind to a recorded iteration (ms)"]["measured"] == pytest.approx(t["rewind_ms"])
+    assert goals["recording overhead (% of CPU)"]["met"] is (t["recording_overhead_pct"] <= 3)
+    assert goals["GUI stall p99 (ms)"]["met"] is None and r["accuracy"] is None  # digits: no MNIST epoch
     assert torch.get_num_threads() == threads_before  # a test session is left as it was
 
 
@@ -104,6 +112,33 @@ def test_missing_app_module_is_marked_not_measured(tmp_path, monkeypatch, capsys
     assert r["app"] is None and r["ratios"]["app_over_bare"] is None
     assert r["app_status"].startswith("not measured")
     assert "not measured" in capsys.readouterr().out
+
+
+def test_on_mnist_one_run_also_trains_an_epoch_for_the_held_out_accuracy(tmp_path, monkeypatch, capsys) -> None:
+    """Not with --quick, and only on MNIST: the accuracy run (bench/accuracy.py, stubbed here: a real epoch
+    takes a minute) gets the run's data folder and thread count, and its words are in the table."""
+    from lenet_viz.bench import runner
+    from lenet_viz.bench.loops import default_bench_data_dir
+
+    data = default_bench_data_dir()
+    if not (data / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("no MNIST beside the repo")
+    calls = []
+    epoch = {"num_test": 10_000, "measured_every": 100, "after_one_epoch": {"iteration": 938, "held_out_accuracy": 0.9806},
+             "target": 0.98, "max_epochs": 2.0, "iterations_to_target": 938, "epochs_to_target": 1.0, "training_s": 20.0,
+             "wall_s": 25.0}
+    monkeypatch.setattr(runner, "one_epoch", lambda d, **kw: calls.append((d, kw)) or epoch)
+    out = tmp_path / "m.json"
+    args = ["--dataset", "mnist", "--data-dir", str(data), "--threads", "1", "--rounds", "1", "--iterations", "3",
+            "--warmup", "1", "--no-app", "--no-features", "--no-neighbours", "--no-time-travel", "--json", str(out)]
+    assert main(args) == 0
+    r = json.loads(out.read_text())
+    assert calls == [(data, {"max_epochs": runner.ACCURACY_EPOCHS, "threads": 1})]
+    assert r["accuracy"]["after_one_epoch"]["held_out_accuracy"] == 0.9806 and r["time_travel"] is None
+    table = capsys.readouterr().out
+    assert "after one epoch (938 iterations): 98.06 %" in table and "98 % first measured at iteration 938" in table
+    assert main([*args, "--no-accuracy"]) == 0 and len(calls) == 1
+    assert json.loads(out.read_text())["accuracy"] is None
 
 
 def test_bad_data_dir_is_a_message_not_a_traceback(tmp_path, capsys) -> None:

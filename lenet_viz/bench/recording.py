@@ -76,6 +76,12 @@ def latency(config: TrainConfig, dataset, folder: Path, iterations: int) -> dict
             "scrub_back_ms": back, "scrub_preview_ms": preview}
 
 
+def latency_figures(config: TrainConfig, dataset, iterations: int) -> dict:  # noqa: ANN001
+    """`latency` in a folder of its own, removed afterwards: what `python -m lenet_viz.bench` reports."""
+    with tempfile.TemporaryDirectory(prefix="lenet-viz-bench-rewind-") as tmp:
+        return {"iterations": iterations, **latency(config, dataset, Path(tmp), iterations)}
+
+
 def _timed(fn, repeats: int) -> float:  # noqa: ANN001
     samples = []
     for _ in range(repeats):

@@ -81,6 +81,8 @@ def build_results(
     bare_at_app_threads: dict[str, Any] | None = None,
     features: dict[str, Any] | None = None,
     neighbours: dict[str, Any] | None = None,
+    time_travel: dict[str, Any] | None = None,
+    accuracy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document; `threads_sweep` keys become strings because JSON keys are strings."""
     results: dict[str, Any] = {
@@ -107,8 +109,10 @@ def build_results(
         "bare_at_app_threads": bare_at_app_threads,
         "features": features,
         "neighbours": neighbours,  # bench/neighbours.py: the bare loop beside a busy core
+        "time_travel": time_travel,  # bench/recording.py's rewind and scrub, and the recording's cost from `features`
+        "accuracy": accuracy,  # bench/accuracy.py: MNIST, the app's defaults, one epoch (and to 98 %)
     }
-    results["goals"] = goals(results) if app is not None else None
+    results["goals"] = goals(results)
     return results
 
 
@@ -123,6 +127,9 @@ GOALS: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
     ("RSS growth over the soak (MB)", ("app", "soak", "rss_mb", "growth"), "max", 50.0),
     ("launch -> first window (s)", ("app", "launch_s"), "max", 1.0),
     ("launch -> network drawn in it (s)", ("app", "launch_to_data_s"), "max", 2.0),
+    ("rewind to a recorded iteration (ms)", ("time_travel", "rewind_ms"), "max", 200.0),
+    ("scrub preview (ms)", ("time_travel", "scrub_preview_ms"), "max", 100.0),
+    ("recording overhead (% of CPU)", ("time_travel", "recording_overhead_pct"), "max", 3.0),
 )
 
 
@@ -154,7 +161,7 @@ def app_lines(results: dict[str, Any]) -> list[str]:
     if a is None:
         return []
     if not APP_FIELDS <= set(a):  # an app module that measured less: its goals only
-        return goal_lines(results)
+        return []
     g, u, st, rss = a["gui_stall_ms"], a["gui_busy_ms"], a["step_latency_ms"], a["rss_mb"]
     names = {"loss_panel": "loss", "gradient_panel": "gradients", "feature_panel": "features",
              "filter_panel": "filters", "parameter_panel": "params", "autograd_panel": "autograd",
@@ -190,7 +197,25 @@ def app_lines(results: dict[str, Any]) -> list[str]:
         verdict = "ok" if soak.get("ok") else "FAILED: " + "; ".join(soak.get("failures") or ["see the JSON"])
         lines.append(f"  soak: {soak['iterations']:,} iterations, RSS {r['start']} -> {r['end']} MB "
                      f"(peak {r['peak']}), growth {r['growth']} MB; {verdict}")
-    return lines + goal_lines(results)
+    return lines
+
+
+def time_travel_lines(results: dict[str, Any]) -> list[str]:
+    """Rewind and scrub in a recording of this configuration (the recording's cost is in the features)."""
+    t = results.get("time_travel")
+    if not t:
+        return []
+    return ["", f"time travel (a recording of {t['iterations']} iterations, keyframes {t['keyframe_gap']} apart at the "
+            f"widest; python -m lenet_viz.bench.recording): rewind to iteration {t['k']} {t['rewind_ms']:.0f} ms "
+            f"({t['rewind_with_data_load_ms']:.0f} ms with the data loaded), scrub preview {t['scrub_preview_ms']:.1f} ms, "
+            f"exact scrub {t['scrub_exact_ms']:.0f} ms, the next iteration {t['scrub_next_iteration_ms']:.0f} ms"]
+
+
+def accuracy_lines(results: dict[str, Any]) -> list[str]:
+    """MNIST with the app's defaults (bench/accuracy.py), when this run trained it."""
+    from .accuracy import summary_lines
+
+    return [] if not results.get("accuracy") else ["", *summary_lines(results["accuracy"])]
 
 
 def goal_lines(results: dict[str, Any]) -> list[str]:
@@ -259,4 +284,5 @@ def format_table(results: dict[str, Any]) -> str:
     if n := results.get("neighbours"):  # what any second busy core costs the training here (the app's window is one)
         beside = ", ".join(f"{v['what']} ÷ {v['over_bare']:.3f}" for v in n.values())
         lines.append(f"the bare loop beside a busy neighbour core (a process of its own): {beside}")
-    return "\n".join(lines + feature_lines(results.get("features")) + app_lines(results))
+    return "\n".join(lines + feature_lines(results.get("features")) + time_travel_lines(results) + app_lines(results)
+                     + accuracy_lines(results) + goal_lines(results))

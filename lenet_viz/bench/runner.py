@@ -21,7 +21,15 @@ from .features import FeatureLoops, feature_costs, health_check_us
 from .loops import (
     BareLoop, Block, Contender, EngineLoop, default_bench_data_dir, interleaved_rounds, sweep_threads, thread_choices,
 )
+from .accuracy import one_epoch
+from .recording import latency_figures
 from .report import build_results, format_table, rate_section, write_json
+
+
+#: Iterations recorded before the rewind and scrub are timed: keyframes come every >= 8 (recorder.KEYFRAME_EVERY).
+LATENCY_ITERATIONS = 200
+#: The MNIST accuracy run stops at 98 % or after this many epochs (one is 938 iterations).
+ACCURACY_EPOCHS = 2.0
 
 
 def _positive(text: str) -> int:
@@ -58,6 +66,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "costs any second busy core, the app's window included)")
     p.add_argument("--no-features", action="store_true",
                    help="do not time the engine's features on and off (recording, distributions, evaluation)")
+    p.add_argument("--no-time-travel", action="store_true",
+                   help="do not time a rewind and a scrub in a recording (python -m lenet_viz.bench.recording has more)")
+    p.add_argument("--no-accuracy", action="store_true",
+                   help="do not train MNIST for an epoch with the app's defaults (held-out accuracy, iterations to 98 %%); "
+                   "never with --quick or without MNIST")
     p.add_argument(
         "--app-threads",
         type=_positive,
@@ -168,6 +181,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     app = None if app_module is None else app_summary(blocks["app"], app_runs, bs)
     if app is not None:
         app["soak"] = app_soak(app_module, args.soak_iterations)
+    feature_section = None if features is None else feature_costs(blocks, config, health_check_us(engine))
+    rewind = None if args.no_time_travel else time_travel(config, dataset, feature_section, args.quick)
+    epoch = None
+    if not (args.no_accuracy or args.quick) and dataset.name == "mnist":
+        epoch = one_epoch(args.data_dir, max_epochs=ACCURACY_EPOCHS, threads=threads)
     return build_results(
         config=config.to_dict(),
         bench={
@@ -189,9 +207,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         app_status=app_status,
         app_threads=app_threads,
         bare_at_app_threads=rate_section(blocks["bare_app"], bs) if "bare_app" in blocks else None,
-        features=None if features is None else feature_costs(blocks, config, health_check_us(engine)),
+        features=feature_section,
+        time_travel=rewind,
+        accuracy=epoch,
         neighbours=neighbours.summary(blocks, "bare_app" if "bare_app" in blocks else "bare"),
     )
+
+
+def time_travel(config: TrainConfig, dataset: Dataset, features: dict[str, Any] | None, quick: bool) -> dict[str, Any]:
+    """Rewind and scrub in a recording of this configuration (bench/recording.py's latency), and the
+    recording's cost from this run's feature rounds (None without them)."""
+    figures = latency_figures(config, dataset, 40 if quick else LATENCY_ITERATIONS)
+    row = next((f for f in (features or {}).get("features", []) if f["feature"] == "recording"), None)
+    share = None if row is None or row["cpu_share"] is None else 100 * row["cpu_share"]
+    return {**figures, "recording_overhead_pct": share}
 
 
 def main(argv: list[str] | None = None) -> int:
