@@ -21,8 +21,6 @@ from .features import FeatureLoops, feature_costs, health_check_us
 from .loops import (
     BareLoop, Block, Contender, EngineLoop, default_bench_data_dir, interleaved_rounds, sweep_threads, thread_choices,
 )
-from .accuracy import one_epoch
-from .recording import latency_figures
 from .report import build_results, format_table, rate_section, write_json
 
 
@@ -214,9 +212,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def one_epoch(data_dir: Path, **kwargs: Any) -> dict[str, Any]:
+    """bench/accuracy.py's MNIST epoch (imported here: `python -m lenet_viz.bench.accuracy` must not find it imported)."""
+    from .accuracy import one_epoch as run
+
+    return run(data_dir, **kwargs)
+
+
 def time_travel(config: TrainConfig, dataset: Dataset, features: dict[str, Any] | None, quick: bool) -> dict[str, Any]:
     """Rewind and scrub in a recording of this configuration (bench/recording.py's latency), and the
     recording's cost from this run's feature rounds (None without them)."""
+    from .recording import latency_figures  # here: `python -m lenet_viz.bench.recording` must not find it imported
+
     figures = latency_figures(config, dataset, 40 if quick else LATENCY_ITERATIONS)
     row = next((f for f in (features or {}).get("features", []) if f["feature"] == "recording"), None)
     share = None if row is None or row["cpu_share"] is None else 100 * row["cpu_share"]
