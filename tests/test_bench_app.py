@@ -37,7 +37,8 @@ def test_quick_run_measures_the_app_and_reports_every_field(tmp_path: Path) -> N
     r = json.loads(out.read_text())
     assert r["app_status"] == "measured"
     a = r["app"]
-    for field in ("iters_per_s", "samples_per_s", "display_fps", "launch_s", "launch_to_data_s", "cpu_ms_per_iter", "gui_cpu_share"):
+    for field in ("iters_per_s", "samples_per_s", "display_fps", "launch_s", "launch_to_built_s", "launch_to_data_s",
+                  "cpu_ms_per_iter", "gui_cpu_share"):
         assert numeric(a[field]), field
     assert a["iters_per_s"] > 0 and a["samples_per_s"] > 0
     for section, keys in {
@@ -54,7 +55,7 @@ def test_quick_run_measures_the_app_and_reports_every_field(tmp_path: Path) -> N
     assert set(a["refresh_ms"]) >= {"loss_panel", "gradient_panel", "feature_panel", "refresh"}
     assert a["history_points"]["start"] > 10_000  # the plots drew a long session's curves
     assert r["ratios"]["app_over_bare"] > 0 and r["app_threads"] == 1 and a["threads"] == 1
-    assert a["training_in"] == "process" and a["launch_to_data_s"] >= a["launch_s"]
+    assert a["training_in"] == "process" and a["launch_to_data_s"] >= a["launch_to_built_s"] >= a["launch_s"]
     assert a["soak"] is None  # only with --soak-iterations
     assert [g["goal"] for g in r["goals"]] == [g[0] for g in GOALS]
     assert all(g["met"] in (True, False) for g in r["goals"] if "soak" not in g["goal"])

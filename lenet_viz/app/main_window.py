@@ -8,13 +8,13 @@ Qt-free `Session`, which owns what the screen says; the window then redraws what
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
@@ -22,26 +22,18 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QW
 from ..training import LossKind, MetricHistory, Snapshot, TrainConfig
 from .checkpoint_actions import CheckpointActions
 from .controls import HyperparameterForm, PhaseStrip
-from .panels.autograd import AutogradPanel
-from .panels.feature_maps import FeatureMapPanel
-from .panels.filters import FilterInspector
-from .panels.gradients import GradientPanel
-from .panels.loss import LossPanel
-from .panels.parameters import ParameterTable
 from .panels.steady_label import SteadyLabel
 from . import gc_guard
 from .docks import add_dock, build_deferred_panels
-from .probe_tools import ProbeTools
-from .step_tools import StepTools
-from .time_travel import TimeTravel
 from .recovery import TrainingRestart, closing_on_sigint, finish_saving_first
 from .data_actions import DataActions
-from .export import ExportActions
 from .banner import Banner
-from .presentation import Presentation
-from .window_settings import restore_settings, save_settings
+from .window_settings import restore_geometry, restore_settings, save_settings
 from .session import Session
 from .worker import TrainingWorker
+
+# The plots (pyqtgraph, ~0.7 s to import) and everything drawn with them are imported by `_build`, after
+# `run_app`'s window has been drawn once: see MainWindow's `staged`.
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +58,22 @@ STATUS_HZ = 4
 #: The app tests switch it off for most windows: a thread starts faster and shows `worker.trainer`.
 TRAIN_IN_PROCESS = True
 SETTINGS = ("lenet-viz", "lenet-viz")
+STARTING = "starting: loading the data and building LeNet…"  # the status line until training reports in
 
 
 class MainWindow(QMainWindow):
     def __init__(
         self, config: TrainConfig, *, speed_limit: float | None = None, settings: QSettings | None = None,
         checkpoint: str | Path | None = None, process: bool | None = None, record: str | Path | None = None,
-        record_budget: int | None = None, freeze_launch: bool = False,
+        record_budget: int | None = None, freeze_launch: bool = False, staged: bool = False,
     ) -> None:
         """`process`: train in a child process (None: TRAIN_IN_PROCESS), else on a thread of this one.
         `record`: the recording file of this run (time travel); None records nothing.  `freeze_launch`: the
         process's one window (run_app): at its first snapshot, what launch made is exempted from later garbage
-        collections (gc_guard.freeze_launch), so a full collection no longer stalls it ~0.1 s once a minute."""
+        collections (gc_guard.freeze_launch), so a full collection no longer stalls it ~0.1 s once a minute.
+        `staged` (run_app): the constructor makes only the window's frame (title, phase strip, toolbar, status
+        line, its size) and the rest, the plots first of all, is made once that has been drawn (`built`,
+        `when_built`); otherwise everything is made here."""
         super().__init__()
         self.setWindowTitle("lenet-viz — watching LeNet learn")
         self.settings = settings if settings is not None else QSettings(*SETTINGS)
@@ -88,7 +84,56 @@ class MainWindow(QMainWindow):
         self._status_due = 0.0
         self._drawn = False  # painted once: see paintEvent
         self._freeze_launch = freeze_launch  # the app's own window: gc_guard.freeze_launch() at its first snapshot
+        self.built = False
+        self._closed_early = False  # closed before `_build`: it never runs
+        self._when_built: list[Callable[[], None]] = []
+        self._make = (config, speed_limit, checkpoint)
 
+        self.phase_strip = PhaseStrip()
+        self.banner = Banner()
+        self.loading = QLabel("Loading the plots…")  # the network's place until `_build` puts it there
+        self.loading.setObjectName("loading")
+        self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        central = QWidget()
+        self._central = box = QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.banner)
+        box.addWidget(self.phase_strip)
+        box.addWidget(self.loading, 1)
+        self.setCentralWidget(central)
+        self.notice = QLabel("")  # "Saved …", "Opened …", why this dataset: beside the status, never behind it
+        self.notice.setObjectName("notice")
+        self.status = SteadyLabel(STARTING)  # new text every frame
+        self.statusBar().addPermanentWidget(self.notice)
+        self.statusBar().addPermanentWidget(self.status.holder, 1)
+        self._build_training_actions()
+        restore_geometry(self)  # shown at its size from the first paint (restore_settings names what is unreadable)
+        self._process = TRAIN_IN_PROCESS if process is None else process
+        self._record, self._record_budget, self._starts = record, record_budget, 0
+        if not staged:
+            self._build()
+
+    def when_built(self, then: Callable[[], None]) -> None:
+        """Call `then` once the whole window is made (now, if it is)."""
+        if self.built:
+            then()
+        else:
+            self._when_built.append(then)
+
+    def _build(self) -> None:
+        """The panels, the docks, the training worker and every action that reaches them (see `staged`)."""
+        from .panels.autograd import AutogradPanel
+        from .panels.feature_maps import FeatureMapPanel
+        from .panels.filters import FilterInspector
+        from .panels.gradients import GradientPanel
+        from .panels.loss import LossPanel
+        from .panels.parameters import ParameterTable
+        from .probe_tools import ProbeTools
+        from .step_tools import StepTools
+        from .time_travel import TimeTravel
+
+        configure_plots()
+        config, speed_limit, checkpoint = self._make
         self.loss_panel = LossPanel()
         self.gradient_panel = GradientPanel()
         self.feature_panel = FeatureMapPanel()
@@ -96,16 +141,8 @@ class MainWindow(QMainWindow):
         self.parameter_panel = ParameterTable()
         self.autograd_panel = AutogradPanel()
         self.form = HyperparameterForm(config)
-        self.phase_strip = PhaseStrip()
-        self.banner = Banner()
-
-        central = QWidget()
-        box = QVBoxLayout(central)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.banner)
-        box.addWidget(self.phase_strip)
-        box.addWidget(self.feature_panel, 1)
-        self.setCentralWidget(central)
+        self._central.replaceWidget(self.loading, self.feature_panel)
+        self.loading.deleteLater()
         self.docks = {
             "loss": add_dock(self, "Loss && accuracy", self.loss_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "gradients": add_dock(self, "Gradients", self.gradient_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -117,14 +154,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["parameters"], self.docks["autograd"])
         self.tabifyDockWidget(self.docks["autograd"], self.docks["hyperparameters"])
         self.docks["parameters"].raise_()
-        self.notice = QLabel("")  # "Saved …", "Opened …", why this dataset: beside the status, never behind it
-        self.notice.setObjectName("notice")
-        self.status = SteadyLabel("starting: loading the data and building LeNet…")  # new text every frame
-        self.statusBar().addPermanentWidget(self.notice)
-        self.statusBar().addPermanentWidget(self.status.holder, 1)
 
-        self._process = TRAIN_IN_PROCESS if process is None else process
-        self._record, self._record_budget, self._starts = record, record_budget, 0
         self.start_worker(config)
         self.banner.dismissed.connect(self.session.dismiss_banner)
         self.feature_panel.probe_requested.connect(lambda which: self.worker.set_probe(which))
@@ -136,7 +166,7 @@ class MainWindow(QMainWindow):
         self.step_tools = StepTools(self, current, self.session, self.form)
         self.docks.update(self.step_tools.docks)
         self.filter_panel.cell_clicked.connect(self.step_tools.explain)
-        self.time_travel = TimeTravel(self, current, self.session, self.loss_panel, self.gradient_panel, recorded=bool(record))
+        self.time_travel = TimeTravel(self, current, self.session, self.loss_panel, self.gradient_panel, recorded=bool(self._record))
         self.docks.update(timeline=self.time_travel.dock, runs=self.time_travel.runs_dock)
         # The side columns reach the bottom: the timeline sits under the network only, so it costs the
         # (tall) side columns no height and the window still fits a 1280 x 800 screen.
@@ -169,6 +199,13 @@ class MainWindow(QMainWindow):
         self.timer.start()
         if checkpoint is not None:  # the worker builds the trainer first, then loads this
             self.open_checkpoint_from(checkpoint)
+        for name in ("run", "step", "phase", "reset"):
+            self.actions_by_name[name].setEnabled(True)
+        self.status.setText(STARTING)  # the plots are here; the training process says when it is
+        self.built = True
+        waiting, self._when_built = self._when_built, []
+        for call in waiting:
+            call()
 
     # ----------------------------------------------------------------- building
     def start_worker(self, config: TrainConfig) -> None:
@@ -197,7 +234,9 @@ class MainWindow(QMainWindow):
         log.error("worker: %s", message)
         self.refresh()  # the banner says it now, not at the next frame
 
-    def _build_actions(self) -> None:
+    def _build_training_actions(self) -> None:
+        """Run, Step, Phase, Reset in the toolbar and the Training menu: in the window's frame, so they are
+        there from its first paint (off until `_build` has made the worker they drive)."""
         w = self._to_worker  # the worker of the moment: Restart training replaces it
         specs = [
             ("run", "Run / Pause", ["Space"], w("toggle"), "Train continuously, or pause"),
@@ -208,16 +247,23 @@ class MainWindow(QMainWindow):
         self.actions_by_name: dict[str, QAction] = {}
         toolbar = self.addToolBar("Training")
         toolbar.setObjectName("training-toolbar")
-        menu = self.menuBar().addMenu("&Training")
+        self._training_menu = menu = self.menuBar().addMenu("&Training")
         for name, text, keys, slot, tip in specs:
             action = QAction(text, self)
             action.setShortcuts([QKeySequence(k) for k in keys])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.setToolTip(f"{tip} ({' / '.join(keys)})")
             action.triggered.connect(slot)
+            action.setEnabled(False)
             toolbar.addAction(action)
             menu.addAction(action)
             self.actions_by_name[name] = action
+
+    def _build_actions(self) -> None:
+        from .export import ExportActions
+        from .presentation import Presentation
+
+        menu = self._training_menu
         self.recovery = TrainingRestart(self, self.banner)
         menu.addSeparator()
         menu.addAction(self.recovery.action)
@@ -271,6 +317,8 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Drain the worker into the session and redraw what changed.  Called by the display timer and after steps."""
+        if not self.built:
+            return
         now = time.perf_counter()
         s = self.session
         changed = s.apply(self.worker.drain(), now) | s.set_silence(self.worker.unanswered_s())
@@ -361,12 +409,30 @@ class MainWindow(QMainWindow):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
         super().paintEvent(event)
-        if not self._drawn:  # the window is on screen: now the panels of the back tabs, while it waits for training
+        if not self._drawn:  # on screen: the rest of the window, then the back tabs' panels, while training starts
             self._drawn = True
-            QTimer.singleShot(0, self, lambda: build_deferred_panels(self))
+            QTimer.singleShot(0, self, self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        """A staged window's rest: the plotting library in one turn of the event loop (so the frame is drawn
+        and the status says what is loading), the panels in the next; then the back tabs' panels one a turn."""
+        if self._closed_early:
+            return
+        if not self.built:
+            self.status.setText("starting: loading the plots, the data and LeNet…")
+            if "pyqtgraph" not in sys.modules:
+                QTimer.singleShot(0, self, lambda: (configure_plots(), QTimer.singleShot(0, self, self._after_first_paint)))
+                return
+            self._build()
+        build_deferred_panels(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         """Stop the worker at any moment (running, paused, mid-phase) before the window goes."""
+        if not self.built:  # closed while a staged window was still being made: no worker, nothing to save yet
+            self._when_built.clear()
+            self._closed_early = True
+            event.accept()
+            return
         if finish_saving_first(self, self.checkpoints.unsaved()):
             event.ignore()  # closes itself once the save is done; a second close gives up on it
             return
@@ -393,9 +459,9 @@ def run_app(
     if record is True:
         record = default_recording()
     window = MainWindow(config, speed_limit=speed_limit, checkpoint=checkpoint, process=process, record=record or None,
-                        record_budget=record_budget, freeze_launch=True)
+                        record_budget=record_budget, freeze_launch=True, staged=True)
     if recording is not None:
-        window.time_travel.open_recording(recording)
+        window.when_built(lambda: window.time_travel.open_recording(recording))
     window.show()
     with closing_on_sigint(window):
         return app.exec()
@@ -418,16 +484,28 @@ def style_application(app: QApplication) -> None:
     """The app's look, before any window exists: also what the benchmark applies, since antialiasing
     and the theme change what every frame costs to paint."""
     app.setApplicationName("lenet-viz")
-    from .theme import PLOT_BACKGROUND, PLOT_FOREGROUND, apply_theme
+    from .theme import apply_theme
 
     apply_theme(app)  # one dark surface for widgets and plots; tests keep Qt's defaults
-    pg.setConfigOptions(antialias=True, background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)  # before any plot
+    app.setProperty("lenet_viz_plot_theme", True)  # configure_plots: the plots take the theme's colours
     style = resource("style.qss")
     if style is not None:
         app.setStyleSheet(style.read_text())
     icon = resource("lenet-viz.svg")
     if icon is not None:
         app.setWindowIcon(QIcon(str(icon)))
+
+
+def configure_plots() -> None:
+    """Import pyqtgraph and set its options before any plot is made: antialiased, and in an app styled by
+    `style_application`, the theme's plot colours.  Idempotent; `MainWindow._build` calls it."""
+    import pyqtgraph as pg
+
+    app = QApplication.instance()
+    if app is not None and app.property("lenet_viz_plot_theme"):
+        from .theme import PLOT_BACKGROUND, PLOT_FOREGROUND
+
+        pg.setConfigOptions(antialias=True, background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)
 
 
 def resource(name: str) -> Path | None:

@@ -21,14 +21,23 @@ log = logging.getLogger(__name__)
 FILTER_MODES = ("weights", "gradient", "last update")
 
 
-def restore_settings(window: Any) -> None:
-    """Give `window` (a MainWindow) what its settings hold; a first launch gets the default size and layout."""
-    s, bad = window.settings, []
-    if not _restore_bytes(s, "geometry", window.restoreGeometry, bad):
+def restore_geometry(window: Any) -> bool:
+    """The window's saved size and place (a staged window's frame gets them before it is first shown); a
+    first launch gets the default size.  False where a saved geometry could not be read."""
+    bad: list[str] = []
+    if not _restore_bytes(window.settings, "geometry", window.restoreGeometry, bad):
         # first launch: 1600 × 960, or the whole screen where that is smaller (a 1280 × 800 projector)
         screen = QApplication.primaryScreen()
         room = screen.availableGeometry() if screen is not None else None
         window.resize(min(1600, room.width()) if room else 1600, min(960, room.height()) if room else 960)
+    return not bad
+
+
+def restore_settings(window: Any) -> None:
+    """Give `window` (a MainWindow) what its settings hold; a first launch gets the default size and layout.
+    The geometry again, though a staged window's frame had it: adding the docks may have grown the window."""
+    s = window.settings
+    bad = [] if restore_geometry(window) else ["geometry"]
     if not _restore_bytes(s, "windowState", window.restoreState, bad):
         window.default_layout()
     mode = s.value("filterMode")

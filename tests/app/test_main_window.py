@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -201,6 +203,72 @@ def test_real_process_runs_then_quits_cleanly():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert "QThread: Destroyed" not in done.stderr and "Traceback" not in done.stderr
+
+
+STAGED = textwrap.dedent(
+    """
+    import json, sys, time
+    from PySide6.QtCore import QEvent, QObject, QSettings
+    from PySide6.QtWidgets import QApplication
+    from lenet_viz.training import TrainConfig
+    from lenet_viz.app import main_window
+    app = QApplication([])
+    main_window.style_application(app)
+    settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
+    w = main_window.MainWindow(TrainConfig(dataset="digits", threads=1, eval_every=0), settings=settings,
+                               process=False, staged=True)
+    calls, first = [], {}
+    w.when_built(lambda: calls.append(("built", w.built)))
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint and not first:
+                first.update(pyqtgraph="pyqtgraph" in sys.modules, built=w.built, loading=w.loading.text(),
+                             run=w.actions_by_name["run"].isEnabled(), docks=hasattr(w, "docks"),
+                             status=w.status.text(), title=w.windowTitle())
+            return False
+
+    spy = FirstPaint()
+    w.installEventFilter(spy)
+    w.show()
+    deadline = time.monotonic() + 60
+    while not w.built and time.monotonic() < deadline:
+        app.processEvents()
+    after = dict(built=w.built, calls=calls, run=w.actions_by_name["run"].isEnabled(),
+                 centre=w.centralWidget().layout().indexOf(w.feature_panel), docks=len(w.docks),
+                 restart=w.actions_by_name["restart"].isEnabled())
+    w.close()
+    print("STAGED", json.dumps({"first": first, "after": after}))
+    """
+)
+
+
+def test_a_staged_window_is_drawn_before_the_plots_are_imported_then_made_whole(tmp_path):
+    """run_app's window (staged): its first paint shows the frame (title, phase strip, toolbar off, status,
+    "Loading the plots…") before pyqtgraph is even imported (~0.7 s of a ~2 s launch); then the rest is made,
+    the network takes the placeholder's place, the controls come on and `when_built` callbacks run."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", STAGED, str(tmp_path / "s.ini")], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("STAGED "))
+    r = json.loads(line.split(" ", 1)[1])
+    assert r["first"] == {"pyqtgraph": False, "built": False, "loading": "Loading the plots…", "run": False,
+                          "docks": False, "status": "starting: loading the data and building LeNet…",
+                          "title": "lenet-viz — watching LeNet learn"}
+    a = r["after"]
+    assert a["built"] and a["calls"] == [["built", True]] and a["run"] and not a["restart"]
+    assert a["centre"] == 2 and a["docks"] >= 17  # under the banner and the phase strip, where the placeholder was
+
+
+def test_a_staged_window_closed_before_it_is_whole_closes_quietly(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(TrainConfig(dataset="digits", threads=1), settings=settings, staged=True)
+    qtbot.addWidget(w)
+    ran = []
+    w.when_built(lambda: ran.append(1))
+    assert not w.built and not hasattr(w, "worker") and w.close()
+    assert ran == [] and settings.value("geometry") is None  # nothing to save yet; no worker to stop
 
 
 def test_first_launch_fits_the_screen_and_splits_plots_network_inspector(window):
