@@ -70,6 +70,11 @@ def test_quick_run_writes_every_field_and_prints_the_table(tmp_path, capsys) -> 
         assert f["cpu_ms_per_iter_cost"] == pytest.approx(f["cpu_ms_per_iter_on"] - f["cpu_ms_per_iter_off"])  # one round
     assert features["distributions"]["what"] == "weight/gradient/activation histograms every 50 iterations"
     assert r["features"]["health_check_us"] > 0
+    own = r["features"]["recording_threads"]  # the recording's threads, timed where they run
+    assert own["iterations"] >= 20 and own["training_thread_ms_per_iter"] > 0 and own["writer_ms_per_iter"] > 0
+    assert own["cpu_share"] == pytest.approx((own["training_thread_ms_per_iter"] + own["writer_ms_per_iter"])
+                                             / r["engine"]["cpu_ms_per_iter"])
+    assert "the recording's own threads" in table
     for name in features:
         assert name in table
     t = r["time_travel"]  # a rewind and a scrub in a recording of this configuration, and the recording's cost

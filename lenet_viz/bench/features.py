@@ -56,6 +56,23 @@ class FeatureLoops:
         }
         for loop in self.loops.values():
             loop.run(warmup)
+        self._recorded_from = self._recording_clock()
+
+    def _recording_clock(self) -> tuple[int, float, float]:
+        loop = self.loops["engine+recording"]
+        rec = loop.recorder
+        assert rec is not None
+        rec.flush()  # the writer has handled everything so far: its clock covers it
+        return loop.trainer.iteration, rec.listen_cpu_s, rec.writer_cpu_s
+
+    def recording_threads(self) -> dict[str, float]:
+        """What the recording's own work cost per iteration since the warm-up, timed where it runs: the
+        training thread's (a row, keyframe captures) and the writer thread's (encoding, SQLite, commits).
+        Steadier than on minus off, which also carries the rounds' noise and the neighbour-core tax."""
+        (i0, listen0, writer0), (i1, listen1, writer1) = self._recorded_from, self._recording_clock()
+        n = max(i1 - i0, 1)
+        return {"iterations": i1 - i0, "training_thread_ms_per_iter": (listen1 - listen0) / n * 1000,
+                "writer_ms_per_iter": (writer1 - writer0) / n * 1000}
 
     def contenders(self, pin: Callable[[Contender], Contender]) -> dict[str, Contender]:
         return {name: pin(loop.run) for name, loop in self.loops.items()}
@@ -66,7 +83,8 @@ class FeatureLoops:
         self._dir.cleanup()
 
 
-def feature_costs(blocks: dict[str, list[Block]], config: TrainConfig, health_us: float) -> dict[str, Any]:
+def feature_costs(blocks: dict[str, list[Block]], config: TrainConfig, health_us: float,
+                  recording_threads: dict[str, float] | None = None) -> dict[str, Any]:
     """Each feature's CPU ms per iteration and rate, on and off, and what switching it on costs."""
     rows = []
     for f in FEATURES:
@@ -85,7 +103,11 @@ def feature_costs(blocks: dict[str, list[Block]], config: TrainConfig, health_us
             "cpu_share": cost / cpu_off if cpu_off else None,
             "iters_per_s_on": rate_on, "iters_per_s_off": rate_off, "rate_on_over_off": rate_on / rate_off,
         })
-    return {"features": rows, "health_check_us": health_us}
+    if recording_threads is not None and "engine" in blocks:
+        own = recording_threads["training_thread_ms_per_iter"] + recording_threads["writer_ms_per_iter"]
+        engine_cpu = median([b.cpu_ms_per_iter or 0.0 for b in blocks["engine"]])
+        recording_threads = {**recording_threads, "cpu_share": own / engine_cpu if engine_cpu else None}
+    return {"features": rows, "health_check_us": health_us, "recording_threads": recording_threads}
 
 
 def health_check_us(loop: EngineLoop, repeats: int = 2000) -> float:
@@ -117,4 +139,8 @@ def feature_lines(section: dict[str, Any] | None) -> list[str]:
             f"rate on/off {r['rate_on_over_off']:.3f}   {r['what']}"
         )
     lines.append(f"  {'health flags':<20} {section['health_check_us']:.0f} us a check, every iteration (always on)")
+    if (own := section.get("recording_threads")) and own.get("cpu_share") is not None:
+        lines.append(f"  the recording's own threads, timed where they run: training thread "
+                     f"{own['training_thread_ms_per_iter']:.3f} + writer {own['writer_ms_per_iter']:.3f} ms an iteration "
+                     f"= {100 * own['cpu_share']:.1f} % of the engine's CPU ({own['iterations']} iterations)")
     return lines

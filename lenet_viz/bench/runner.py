@@ -168,10 +168,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         if not args.no_neighbours and neighbours.wanted(args.quick):  # the app's gap this machine imposes
             contenders.update(neighbours.contenders(contenders.get("bare_app", contenders["bare"])))
     features = None if args.no_features else FeatureLoops(config, dataset, args.warmup)
+    recording_threads = None
     try:  # its recording's file and writer thread go, whatever happens in the rounds
         if features is not None:
             contenders.update(features.contenders(lambda run: pinned(run, threads)))
         blocks = interleaved_rounds(contenders, args.iterations, args.rounds)
+        if features is not None:
+            recording_threads = features.recording_threads()
     finally:
         if features is not None:
             features.close()
@@ -179,7 +182,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     app = None if app_module is None else app_summary(blocks["app"], app_runs, bs)
     if app is not None:
         app["soak"] = app_soak(app_module, args.soak_iterations)
-    feature_section = None if features is None else feature_costs(blocks, config, health_check_us(engine))
+    feature_section = None if features is None else feature_costs(blocks, config, health_check_us(engine), recording_threads)
     rewind = None if args.no_time_travel else time_travel(config, dataset, feature_section, args.quick)
     epoch = None
     if not (args.no_accuracy or args.quick) and dataset.name == "mnist":

@@ -85,6 +85,9 @@ def run_settings(config: Any) -> dict[str, Any]:
 def capture(trainer: Trainer) -> dict[str, Any]:
     """A keyframe: everything needed to continue `trainer` exactly, as fresh copies."""
     state = trainer.state_dict(history=False)
+    # The data order as it is, not a copy: the trainer replaces it each epoch and never changes it in place,
+    # so the writer knows it from the last keyframe by identity (recording_codec.encode's `seen`).
+    state["perm"] = trainer.data_order
     state["torch_rng"] = torch.get_rng_state()
     state["dataset"] = trainer.dataset.name
     state["device"] = str(trainer.device)
@@ -133,6 +136,9 @@ class Recorder:
         self._closed = False
         self._attached = False
         self._fault_hook: Callable[[], None] | None = None  # tests: raise here to simulate a failing disk
+        #: CPU seconds the recording has taken: on the training thread while attached (rows, keyframe
+        #: captures), and the writer thread's whole CPU time so far (the benchmark's own accounting).
+        self.listen_cpu_s = self.writer_cpu_s = 0.0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._rows: list[tuple[int, dict[str, Any]]] = []  # (branch, row) appended here, collected by the writer
         self._rows_lock = threading.Lock()
@@ -267,11 +273,13 @@ class Recorder:
         self._attached = True
 
     def _listen(self, stats: StepStats) -> None:
+        start = time.thread_time()
         try:
             self.on_step(stats)
             self.keyframe_if_due()
         except Exception as e:  # noqa: BLE001 - a recording problem must never stop training
             self._stop(e)
+        self.listen_cpu_s += time.thread_time() - start
 
     def _put(self, item: tuple) -> None:
         """Queue `item` for the writer after every row appended so far, so it is written in order."""

@@ -21,6 +21,7 @@ class Writer:
         self.conn: Any = conn
         self.columns = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
         self.stored: set[str] = set()  # blob hashes in the file
+        self.seen: dict = {}  # the last keyframe's large arrays (encode's `seen`): the data order is the same object
         self.rows: dict[tuple[str, ...], list[tuple]] = {}
         self.in_tx = False
         self.last_commit = time.monotonic()
@@ -44,6 +45,7 @@ class Writer:
                     self._handle(kind, item)
                 except Exception as e:  # noqa: BLE001 - disk full, file gone...: stop recording, not training
                     self._fail(e)
+            self.rec.writer_cpu_s = time.thread_time()  # this thread's CPU time so far
             if kind == "flush":
                 item[1].set()  # committed, or nothing more ever will be
             elif kind == "close":
@@ -104,7 +106,7 @@ class Writer:
 
     def _do_keyframe(self, branch: int, iteration: int, state: dict, capture_s: float) -> None:
         start = time.thread_time()
-        enc = encode(state, known=self.stored.__contains__)
+        enc = encode(state, known=self.stored.__contains__, seen=self.seen)
         self._begin()
         db = self.conn
         db.execute("DELETE FROM keyframe_blobs WHERE branch=? AND iteration=?", (branch, iteration))

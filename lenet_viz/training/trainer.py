@@ -503,6 +503,12 @@ class Trainer:
         return compare_manual_update(list(zip(self._names, self._params)), lr)
 
     # ------------------------------------------------------------ checkpoints
+    @property
+    def data_order(self) -> torch.Tensor:
+        """This epoch's order of the training images.  A new tensor each epoch, never changed in place
+        (the recorder relies on it: a keyframe keeps it uncopied and the writer knows it by identity)."""
+        return self._perm
+
     def state_dict(self, history: bool = True) -> dict:
         """State as of the start of the current iteration (weights only change at its end).
 

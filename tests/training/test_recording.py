@@ -194,6 +194,28 @@ def test_blobs_are_named_by_sha256_and_integers_stored_narrow():
             decode(enc.text, {**enc.blobs, perm: bad}.__getitem__)
 
 
+def test_the_writer_does_not_hash_the_same_data_order_twice(monkeypatch):
+    """encode(seen=...): the very same large array as the last keyframe's (the epoch's data order) is named
+    without being read again; a new one (the next epoch's) is hashed, and weights (fresh copies) always are."""
+    from lenet_viz.training import recording_codec
+
+    hashed: list[int] = []
+    real = recording_codec.checksum
+    monkeypatch.setattr(recording_codec, "checksum", lambda data, like="": hashed.append(len(data)) or real(data, like))
+    perm, seen, stored = torch.randperm(30_000), {}, set()
+    first = encode({"perm": perm, "w": torch.randn(200, 100)}, known=stored.__contains__, seen=seen)
+    stored |= first.blobs.keys()
+    assert sorted(hashed) == [80_000, 240_000]
+    hashed.clear()
+    again = encode({"perm": perm, "w": torch.randn(200, 100)}, known=stored.__contains__, seen=seen)
+    assert hashed == [80_000] and not any(len(b.data) == 60_000 for b in again.blobs.values())  # only the weights
+    assert json.loads(again.text)["perm"] == json.loads(first.text)["perm"]
+    assert again.refs & first.refs == {json.loads(first.text)["perm"]["$array"]}  # the weights are new
+    hashed.clear()
+    encode({"perm": torch.randperm(30_000)}, known=stored.__contains__, seen=seen)  # the next epoch's order
+    assert hashed == [240_000]
+
+
 def test_a_recording_of_format_version_1_still_opens_and_replays(digits, tmp_path, monkeypatch):
     """Format 1 named blobs by BLAKE2b-128 (32 hex digits) and zipped integer arrays: written that way here
     (the codec of then, patched in), marked version 1, it opens, rewinds bit for bit, and a damaged blob is caught."""
