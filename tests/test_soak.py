@@ -36,7 +36,9 @@ def test_a_tiny_soak_completes_and_reports_every_figure(tmp_path):
     assert r["samples"] and all(len(s) == 3 for s in r["samples"]) and r["samples"][-1][1] == r["iterations"]
     assert r["snapshots_drawn"] > 0 and r["drains"] > 0
     assert r["config"]["dataset"] == "random" and r["config"]["batch_size"] == 8
-    assert "soak: " in done.stderr and "OK" in done.stderr
+    rec = r["recording"]  # the file and its write-ahead log, at their peak (sampled with the RSS) and at the end
+    assert rec["within_budget"] and 0 < rec["mb"] <= rec["peak_mb"] <= rec["budget_mb"]
+    assert "soak: " in done.stderr and "OK" in done.stderr and f"recording {rec['mb']} MB (peak {rec['peak_mb']}" in done.stderr
 
 
 def test_a_soak_that_cannot_train_fails_with_the_reason(tmp_path):

@@ -94,6 +94,7 @@ class Soak:
         settings = QSettings(str(Path(self._settings_dir.name) / "settings.ini"), QSettings.Format.IniFormat)
         # As for a user, the run is recorded (time travel): its file must stay within its budget.
         self.recording = None if args.no_record else Path(self._settings_dir.name) / "soak.lvz"
+        self.recording_peak = 0  # bytes, file and write-ahead log, at the RSS samples
         self.window = w = MainWindow(self.config, settings=settings, record=self.recording, freeze_launch=True)  # as run_app()
         self.received = 0  # stats the window drained, checked to run 1, 2, 3, ...
         self.gaps = 0
@@ -199,7 +200,15 @@ class Soak:
 
     def sample(self) -> None:
         self.samples.append((round(time.perf_counter() - self.t0, 2), self.iteration, round(app_rss_mb(self.window.worker), 1)))
+        self.recording_peak = max(self.recording_peak, self._recording_bytes())
         self.write(self.results())
+
+    def _recording_bytes(self) -> int:
+        """The recording on disk now: the file and its write-ahead log."""
+        if self.recording is None:
+            return 0
+        files = [self.recording, self.recording.with_name(self.recording.name + "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists())
 
     def _finish(self) -> None:
         self.watch.stop()
@@ -262,9 +271,10 @@ class Soak:
             return None
         from ..training.recorder import DEFAULT_BUDGET
 
-        files = [self.recording, self.recording.with_name(self.recording.name + "-wal")]
-        size = sum(f.stat().st_size for f in files if f.exists())
-        return {"mb": round(size / 2**20, 1), "budget_mb": DEFAULT_BUDGET / 2**20, "within_budget": size <= DEFAULT_BUDGET}
+        size = self._recording_bytes()
+        peak = max(self.recording_peak, size)  # sampled with the RSS: mid-run is where a log once grew
+        return {"mb": round(size / 2**20, 1), "peak_mb": round(peak / 2**20, 1), "budget_mb": DEFAULT_BUDGET / 2**20,
+                "within_budget": peak <= DEFAULT_BUDGET}
 
     def final_results(self) -> dict[str, Any]:
         out = self.results()
@@ -291,6 +301,8 @@ class Soak:
             failures.append(f"{out['lost']} iteration(s) lost between engine and window")
         if growth is None or not growth <= self.args.max_growth_mb:
             failures.append(f"RSS growth {growth} MB (limit {self.args.max_growth_mb})")
+        if (rec := out.get("recording")) and not rec["within_budget"]:
+            failures.append(f"recording {rec['peak_mb']} MB at its peak (budget {rec['budget_mb']:g} MB)")
         out["failures"] = failures
         out["ok"] = not failures
         return out
@@ -311,12 +323,13 @@ class Soak:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = Soak(args).run()
-    r = results["rss_mb"]
+    r, rec = results["rss_mb"], results.get("recording")
+    recorded = f"recording {rec['mb']} MB (peak {rec['peak_mb']}, budget {rec['budget_mb']:g}); " if rec else ""
     print(
         f"soak: {results['iterations']:,} iterations in {results['wall_s']:.0f} s "
         f"({results['iters_per_s']:.0f} it/s, {results['iters_per_s_after_warmup']} after warm-up); "
         f"RSS start {r['start']} MB (after {results['warmup_iterations']} it), peak {r['peak']}, end {r['end']}, "
-        f"growth {r['growth']} MB; lost {results['lost']}; errors {len(results['errors'])}; "
+        f"growth {r['growth']} MB; lost {results['lost']}; errors {len(results['errors'])}; {recorded}"
         f"{'OK' if results['ok'] else 'FAILED: ' + '; '.join(results['failures'])} -> {args.json}",
         file=sys.stderr,
     )

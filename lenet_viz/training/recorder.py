@@ -124,7 +124,7 @@ class Recorder:
                   "threads": str(torch.get_num_threads()), "device": str(trainer.device),
                   "dataset": trainer.dataset.name, "created": repr(time.time())}
         try:
-            conn = create(self.path, header)
+            conn = create(self.path, header, budget)
         except (OSError, sqlite3.Error) as e:
             raise RecordingError(f"cannot record to {self.path}: {describe_failure(e)}") from None
         self.budget, self.interval, self.time_share = budget, keyframe_every, time_share

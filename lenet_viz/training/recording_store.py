@@ -34,6 +34,16 @@ APPLICATION_ID = 0x4C6E567A  # "LnVz" in SQLite's application_id header field: `
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PAGE_SIZE = 8192  # a metrics row (~300 bytes) stays small against a page, so WITHOUT ROWID suits it
 
+
+def wal_limits(budget: int) -> tuple[int, int]:
+    """(bytes, pages): the write-ahead log beside a recording of `budget` bytes counts against the budget
+    too, so it is cut back to an eighth of it (4 MB at most) whenever it is folded into the file, which
+    happens every half that many bytes of pages.  Without a limit it kept its high-water mark (143 MB beside
+    a 256 MB file in the soak).  Deleted pages are not zeroed (secure_delete=FAST): this SQLite builds with
+    secure deletes on, and zeroing every page of the keyframes a thinning drops wrote ~15 MB to the log."""
+    limit = min(4 * 2**20, budget // 8)
+    return limit, max(16, limit // PAGE_SIZE // 2)
+
 SCHEMA = (
     "CREATE TABLE header (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE branches (id INTEGER PRIMARY KEY, parent INTEGER, fork_iteration INTEGER NOT NULL,"
@@ -169,14 +179,17 @@ def check_writable(path: Path) -> None:
         raise bad("it is a recording from a newer lenet-viz; it was left untouched")
 
 
-def create(path: Path, header: dict[str, str]) -> sqlite3.Connection:
-    """A new, empty recording at `path` (an earlier recording there is replaced).  Call check_writable first."""
+def create(path: Path, header: dict[str, str], budget: int) -> sqlite3.Connection:
+    """A new, empty recording at `path` (an earlier recording there is replaced), to be kept within `budget`
+    bytes (see wal_limits).  Call check_writable first."""
+    wal_bytes, wal_pages = wal_limits(budget)
     for p in (path, *sidecars(path)):
         p.unlink(missing_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     try:
         for pragma in (f"page_size={PAGE_SIZE}", "auto_vacuum=INCREMENTAL", f"application_id={APPLICATION_ID}",
-                       f"user_version={VERSION}", "journal_mode=WAL", "synchronous=NORMAL"):
+                       f"user_version={VERSION}", "journal_mode=WAL", "synchronous=NORMAL",
+                       f"wal_autocheckpoint={wal_pages}", f"journal_size_limit={wal_bytes}", "secure_delete=FAST"):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("BEGIN")
         for statement in SCHEMA:

@@ -12,6 +12,12 @@ from .recording_store import quote
 
 
 
+def wal_reserve(budget: int) -> int:
+    """What of a recording's byte budget is kept for its write-ahead log (recording_store.wal_limits: an eighth)
+    and the keyframe that lands before the next thinning: 8 MB, or a quarter of a small budget."""
+    return min(8 * 2**20, budget // 4)
+
+
 class Writer:
     """The writer thread: the only user of the connection; batches everything into ~0.5 s transactions."""
 
@@ -125,7 +131,7 @@ class Writer:
     def _thin_if_over_budget(self) -> None:
         """Over budget: double the interval and keep each branch's first keyframe and those spaced by it."""
         db = self.conn
-        while self._live_bytes() > self.rec.budget:
+        while self._live_bytes() > self.rec.budget - wal_reserve(self.rec.budget):
             self.rec.interval *= 2
             doomed, kept = [], {}
             for branch, it in db.execute("SELECT branch, iteration FROM keyframes ORDER BY branch, iteration").fetchall():

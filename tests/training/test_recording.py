@@ -291,6 +291,26 @@ def test_the_keyframe_interval_grows_to_keep_the_file_in_its_budget(digits, tmp_
             assert rec.trainer_at(it, dataset=digits).iteration == it
 
 
+def test_the_file_and_its_write_ahead_log_stay_within_the_budget_together(digits, tmp_path):
+    """The log beside the file counts too: cut back whenever it is folded in, and deleted keyframes not zeroed
+    into it (this SQLite's secure_delete wrote ~15 MB of zeros per thinning); the file thins with room for it.
+    Paced like a slow MNIST run (a keyframe every 8 iterations of ~13 ms), sampled after every step."""
+    path, wal = tmp_path / "paced.lvz", tmp_path / "paced.lvz-wal"
+    budget = 12 * 2**20  # ~24 keyframes
+    trainer = make_trainer(digits)
+    recorder = Recorder(path, trainer, budget=budget)
+    sizes = []
+    for _ in range(400):
+        trainer.step()
+        time.sleep(0.01)
+        sizes.append(path.stat().st_size + (wal.stat().st_size if wal.exists() else 0))
+    recorder.close()
+    assert recorder.interval >= 16  # it thinned
+    assert max(sizes) <= budget, f"{max(sizes) / 2**20:.1f} MB"
+    assert path.stat().st_size <= budget
+    assert not wal.exists() or wal.stat().st_size == 0  # folded in at close
+
+
 def test_a_new_stats_field_becomes_a_new_column(run60, digits, tmp_path):
     from dataclasses import dataclass
 
