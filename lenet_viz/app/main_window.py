@@ -497,8 +497,9 @@ def style_application(app: QApplication) -> None:
 
 
 def configure_plots() -> None:
-    """Import pyqtgraph and set its options before any plot is made: antialiased, and in an app styled by
-    `style_application`, the theme's plot colours.  Idempotent; `MainWindow._build` calls it."""
+    """Import pyqtgraph and, in an app styled by `style_application`, set its options before any plot is
+    made: antialiased, in the theme's plot colours (tests keep pyqtgraph's defaults).  Idempotent;
+    `MainWindow._build` calls it."""
     import pyqtgraph as pg
 
     app = QApplication.instance()
