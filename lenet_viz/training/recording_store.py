@@ -44,6 +44,7 @@ def wal_limits(budget: int) -> tuple[int, int]:
     limit = min(4 * 2**20, budget // 8)
     return limit, max(16, limit // PAGE_SIZE // 2)
 
+
 SCHEMA = (
     "CREATE TABLE header (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE branches (id INTEGER PRIMARY KEY, parent INTEGER, fork_iteration INTEGER NOT NULL,"
