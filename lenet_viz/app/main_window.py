@@ -8,7 +8,6 @@ Qt-free `Session`, which owns what the screen says; the window then redraws what
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from ..training import LossKind, MetricHistory, Snapshot, TrainConfig
@@ -29,6 +28,7 @@ from .recovery import TrainingRestart, closing_on_sigint, finish_saving_first
 from .data_actions import DataActions
 from .banner import Banner
 from .window_settings import restore_geometry, restore_settings, save_settings
+from .theme import configure_plots, resource, style_application  # noqa: F401 - resource: the app's files, asked for here
 from .session import Session
 from .worker import TrainingWorker
 
@@ -414,17 +414,18 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self._after_first_paint)
 
     def _after_first_paint(self) -> None:
-        """A staged window's rest: the plotting library in one turn of the event loop (so the frame is drawn
-        and the status says what is loading), the panels in the next; then the back tabs' panels one a turn."""
-        if self._closed_early:
+        """A staged window's rest: the plotting library in one turn of the event loop (the frame is drawn and
+        the status says what is loading), the panels in the next; then the back tabs' panels one a turn."""
+        if self.built:
+            build_deferred_panels(self)
             return
-        if not self.built:
-            self.status.setText("starting: loading the plots, the data and LeNet…")
-            if "pyqtgraph" not in sys.modules:
-                QTimer.singleShot(0, self, lambda: (configure_plots(), QTimer.singleShot(0, self, self._after_first_paint)))
-                return
+        self.status.setText("starting: loading the plots, the data and LeNet…")
+        QTimer.singleShot(0, self, lambda: (configure_plots(), QTimer.singleShot(0, self, self._build_rest)))
+
+    def _build_rest(self) -> None:
+        if not self._closed_early:  # closed meanwhile: nothing more is made
             self._build()
-        build_deferred_panels(self)
+            build_deferred_panels(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         """Stop the worker at any moment (running, paused, mid-phase) before the window goes."""
@@ -478,44 +479,3 @@ def default_recording() -> Path | None:
     except OSError as exc:
         log.warning("not recording this run: %s", exc)
         return None
-
-
-def style_application(app: QApplication) -> None:
-    """The app's look, before any window exists: also what the benchmark applies, since antialiasing
-    and the theme change what every frame costs to paint."""
-    app.setApplicationName("lenet-viz")
-    from .theme import apply_theme
-
-    apply_theme(app)  # one dark surface for widgets and plots; tests keep Qt's defaults
-    app.setProperty("lenet_viz_plot_theme", True)  # configure_plots: the plots take the theme's colours
-    style = resource("style.qss")
-    if style is not None:
-        app.setStyleSheet(style.read_text())
-    icon = resource("lenet-viz.svg")
-    if icon is not None:
-        app.setWindowIcon(QIcon(str(icon)))
-
-
-def configure_plots() -> None:
-    """Import pyqtgraph and, in an app styled by `style_application`, set its options before any plot is
-    made: antialiased, in the theme's plot colours (tests keep pyqtgraph's defaults).  Idempotent;
-    `MainWindow._build` calls it."""
-    import pyqtgraph as pg
-
-    app = QApplication.instance()
-    if app is not None and app.property("lenet_viz_plot_theme"):
-        from .theme import PLOT_BACKGROUND, PLOT_FOREGROUND
-
-        pg.setConfigOptions(antialias=True, background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)
-
-
-def resource(name: str) -> Path | None:
-    """A file of the app's resources: inside the installed package (lenet_viz.resources), or, running
-    from a source tree that was never installed, the repository's resources/ folder."""
-    try:
-        from importlib.resources import files
-
-        found = Path(str(files("lenet_viz.resources") / name))
-    except ModuleNotFoundError:
-        found = Path(__file__).resolve().parents[2] / "resources" / name
-    return found if found.is_file() else None

@@ -2,13 +2,16 @@
 
 pyqtgraph draws on a dark background (the layer colours and viridis maps are chosen for it), so
 the widgets around the plots are dark too: one surface instead of bright tables beside black
-plots, which on a projector read as two apps.  Only `run_app` applies it; tests keep Qt's and
-pyqtgraph's defaults.
+plots, which on a projector read as two apps.  Only `run_app` (and the benchmark) applies it, by
+`style_application`, with the stylesheet and the icon from the app's resources; tests keep Qt's and
+pyqtgraph's defaults.  `configure_plots` imports pyqtgraph and gives it the look once a window needs plots.
 """
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
+from pathlib import Path
+
+from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 PLOT_BACKGROUND = "#181a1f"
@@ -56,3 +59,40 @@ def apply_theme(app: QApplication) -> None:
     set by the caller with pg.setConfigOptions, before any plot exists (pyqtgraph reads it at creation)."""
     app.setStyle("Fusion")
     app.setPalette(dark_palette())
+
+
+def style_application(app: QApplication) -> None:
+    """The app's look, before any window exists: also what the benchmark applies, since antialiasing
+    and the theme change what every frame costs to paint."""
+    app.setApplicationName("lenet-viz")
+    apply_theme(app)  # one dark surface for widgets and plots; tests keep Qt's defaults
+    app.setProperty("lenet_viz_plot_theme", True)  # configure_plots: the plots take the theme's colours
+    style = resource("style.qss")
+    if style is not None:
+        app.setStyleSheet(style.read_text())
+    icon = resource("lenet-viz.svg")
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+
+
+def configure_plots() -> None:
+    """Import pyqtgraph and, in an app styled by `style_application`, set its options before any plot is
+    made: antialiased, in the theme's plot colours (tests keep pyqtgraph's defaults).  Idempotent;
+    `MainWindow._build` calls it."""
+    import pyqtgraph as pg
+
+    app = QApplication.instance()
+    if app is not None and app.property("lenet_viz_plot_theme"):
+        pg.setConfigOptions(antialias=True, background=PLOT_BACKGROUND, foreground=PLOT_FOREGROUND)
+
+
+def resource(name: str) -> Path | None:
+    """A file of the app's resources: inside the installed package (lenet_viz.resources), or, running
+    from a source tree that was never installed, the repository's resources/ folder."""
+    try:
+        from importlib.resources import files
+
+        found = Path(str(files("lenet_viz.resources") / name))
+    except ModuleNotFoundError:
+        found = Path(__file__).resolve().parents[2] / "resources" / name
+    return found if found.is_file() else None

@@ -9,7 +9,7 @@
 - Keyframes (the complete `Trainer.state_dict()`, the torch RNG, the thread count) are
   captured on the training thread (a copy, ~0.4 ms on MNIST) and encoded and written by the
   writer (~2.7 ms).  They start every `keyframe_every` iterations; each time the file outgrows
-  its byte budget (less room for the write-ahead log, recording_writer.wal_reserve) the interval
+  its byte budget (less room for the write-ahead log, recording_store.wal_limits) the interval
   doubles and every other old keyframe is dropped (a branch's first is kept), so the spacing
   grows with the run and the size stays bounded.  Keyframes are also spaced
   so that they cost at most KEYFRAME_TIME_SHARE of training time, on any machine, judged by
@@ -86,9 +86,6 @@ def run_settings(config: Any) -> dict[str, Any]:
 def capture(trainer: Trainer) -> dict[str, Any]:
     """A keyframe: everything needed to continue `trainer` exactly, as fresh copies."""
     state = trainer.state_dict(history=False)
-    # The data order as it is, not a copy: the trainer replaces it each epoch and never changes it in place,
-    # so the writer knows it from the last keyframe by identity (recording_codec.encode's `seen`).
-    state["perm"] = trainer.data_order
     state["torch_rng"] = torch.get_rng_state()
     state["dataset"] = trainer.dataset.name
     state["device"] = str(trainer.device)

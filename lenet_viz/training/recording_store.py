@@ -38,7 +38,8 @@ PAGE_SIZE = 8192  # a metrics row (~300 bytes) stays small against a page, so WI
 def wal_limits(budget: int) -> tuple[int, int]:
     """(bytes, pages): the write-ahead log beside a recording of `budget` bytes counts against the budget
     too, so it is cut back to an eighth of it (4 MB at most) whenever it is folded into the file, which
-    happens every half that many bytes of pages.  Without a limit it kept its high-water mark (143 MB beside
+    happens every half that many bytes of pages; the file thins with twice that kept free (the writer's
+    `live_limit`).  Without a limit the log kept its high-water mark (143 MB beside
     a 256 MB file in the soak).  Deleted pages are not zeroed (secure_delete=FAST): this SQLite builds with
     secure deletes on, and zeroing every page of the keyframes a thinning drops wrote ~15 MB to the log."""
     limit = min(4 * 2**20, budget // 8)

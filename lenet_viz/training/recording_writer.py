@@ -8,14 +8,8 @@ import time
 from typing import Any
 
 from .recording_codec import encode
-from .recording_store import quote
+from .recording_store import quote, wal_limits
 
-
-
-def wal_reserve(budget: int) -> int:
-    """What of a recording's byte budget is kept for its write-ahead log (recording_store.wal_limits: an eighth)
-    and the keyframe that lands before the next thinning: 8 MB, or a quarter of a small budget."""
-    return min(8 * 2**20, budget // 4)
 
 
 class Writer:
@@ -26,6 +20,8 @@ class Writer:
         self.rec, self.commit_every, self.rows_every = recorder, commit_every, rows_every
         self.conn: Any = conn
         self.columns = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
+        # The file thins above this, keeping twice the log's limit for the log and the keyframe before a thinning.
+        self.live_limit = recorder.budget - 2 * wal_limits(recorder.budget)[0]
         self.stored: set[str] = set()  # blob hashes in the file
         self.seen: dict = {}  # the last keyframe's large arrays (encode's `seen`): the data order is the same object
         self.rows: dict[tuple[str, ...], list[tuple]] = {}
@@ -131,7 +127,7 @@ class Writer:
     def _thin_if_over_budget(self) -> None:
         """Over budget: double the interval and keep each branch's first keyframe and those spaced by it."""
         db = self.conn
-        while self._live_bytes() > self.rec.budget - wal_reserve(self.rec.budget):
+        while self._live_bytes() > self.live_limit:
             self.rec.interval *= 2
             doomed, kept = [], {}
             for branch, it in db.execute("SELECT branch, iteration FROM keyframes ORDER BY branch, iteration").fetchall():

@@ -503,12 +503,6 @@ class Trainer:
         return compare_manual_update(list(zip(self._names, self._params)), lr)
 
     # ------------------------------------------------------------ checkpoints
-    @property
-    def data_order(self) -> torch.Tensor:
-        """This epoch's order of the training images.  A new tensor each epoch, never changed in place
-        (the recorder relies on it: a keyframe keeps it uncopied and the writer knows it by identity)."""
-        return self._perm
-
     def state_dict(self, history: bool = True) -> dict:
         """State as of the start of the current iteration (weights only change at its end).
 
@@ -524,7 +518,9 @@ class Trainer:
             "samples_seen": self.samples_seen - (len(self._batch[1]) if self._undo_fetch and self._batch else 0),
             "epoch": epoch,
             "cursor": cursor,
-            "perm": self._perm.clone(),
+            # Not a copy: the data order is a new tensor each epoch, never changed in place (so a recording's
+            # writer knows it from the keyframe before by identity and does not hash it again).
+            "perm": self._perm,
             "generator": self._gen.get_state(),
             "probe_index": self.probe_index,
             "conv1_update": None if (cu := self._conv1_update()) is None else cu.cpu(),
